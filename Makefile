@@ -1,0 +1,28 @@
+# Set-up is part of every target: the first run makes .venv and installs the
+# project with the tested versions in constraints.txt; later runs reuse it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: check test test-thorough bench mutate clean
+
+## check: the main job, a cross-check of the manual gradients against autograd
+check: $(STAMP)
+	$(BIN)/bptt-check
+
+## test: the property suite, in the derandomized CI profile
+test: $(STAMP)
+	$(BIN)/python -m pytest --hypothesis-profile=ci
+
+## test-thorough: the same suite with thousands of examples per property
+test-thorough: $(STAMP)
+	$(BIN)/python -m pytest --hypothesis-profile=thorough
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .hypothesis .pytest_cache *.egg-info

@@ -1,0 +1,163 @@
+"""Forward pass and back-propagation through time for the Elman RNN.
+
+The model, for t = 1 … T, with h(0) = h0 (zeros when not given):
+
+    a(t) = U x(t) + W h(t-1) + b
+    h(t) = φ(a(t))                      φ = tanh or relu
+    o(t) = V h(t) + c
+    L    = Σ_t L(t)                     (see losses.py for L(t) and "mean")
+
+Index convention, used throughout: Python index i of x, a, o, y is time step
+t = i + 1 (x[0] is x(1)); h has one more row, h[t] is h(t) and h[0] is h(0).
+All arrays here are time-major and batched: (T, B, ...).
+
+Back-propagation through time (section 6.9 of the source derivation) written as
+the O(T) recursion that evaluates its sum over k: the gradient carried back
+into step t is
+
+    ∂L/∂h(t) = Vᵀ ∂L(t)/∂o(t)  +  Wᵀ ∂L/∂a(t+1)      (the second term is 0 for t = T)
+    ∂L/∂a(t) = φ'(a(t)) ⊙ ∂L/∂h(t)
+
+and each parameter collects, over every step, the immediate partial of that
+step (h(t-1) held fixed):
+
+    ∂L/∂W = Σ_t ∂L/∂a(t) h(t-1)ᵀ     ∂L/∂U = Σ_t ∂L/∂a(t) x(t)ᵀ     ∂L/∂b = Σ_t ∂L/∂a(t)
+    ∂L/∂V = Σ_t ∂L(t)/∂o(t) h(t)ᵀ    ∂L/∂c = Σ_t ∂L(t)/∂o(t)
+
+Only the recursion runs as a Python loop; every sum over t is one matrix
+product over all T·B rows at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import activations, losses
+from .params import RNNGrads, RNNParams
+from .validation import check_problem
+
+
+@dataclass(frozen=True)
+class RNNCache:
+    """What the forward pass computed, time-major and batched.
+
+    x: (T, B, I)      x[t-1] = x(t), the input as given (a view, never a copy)
+    a: (T, B, H)      a[t-1] = a(t) = U x(t) + W h(t-1) + b
+    h: (T+1, B, H)    h[t] = h(t), with h[0] = h(0) = h0
+    o: (T, B, O)      o[t-1] = o(t) = V h(t) + c
+
+    `rnn_forward` returns this layout whatever the layout of its input
+    (batch_first, or unbatched with B = 1).
+    """
+
+    x: np.ndarray
+    a: np.ndarray
+    h: np.ndarray
+    o: np.ndarray
+    nonlinearity: str
+
+
+def rnn_forward(params: RNNParams, x, h0=None, *, nonlinearity="tanh", batch_first=False) -> RNNCache:
+    """Run the network over a sequence and keep a(t), h(t), o(t) for every step.
+
+    params: RNNParams with U (H, I), W (H, H), V (O, H), b (H,), c (O,)
+    x:      (T, B, I); (B, T, I) with batch_first; (T, I) unbatched
+    h0:     (B, H), or (H,) unbatched; None means zeros
+    Returns an RNNCache, always time-major and batched (see its docstring).
+    """
+    problem = check_problem(
+        params, x, None, h0,
+        nonlinearity=nonlinearity, loss="cross_entropy", reduction="sum",
+        batch_first=batch_first, need_y=False,
+    )
+    return _forward(problem.params, problem.x, problem.h0, nonlinearity)
+
+
+def bptt(
+    params: RNNParams,
+    x,
+    y,
+    h0=None,
+    *,
+    nonlinearity: str = "tanh",
+    loss: str = "cross_entropy",
+    reduction: str = "sum",
+    batch_first: bool = False,
+) -> tuple[float, RNNGrads]:
+    """The loss L and its gradient for every parameter, for h0 and for x.
+
+    params:       RNNParams with U (H, I), W (H, H), V (O, H), b (H,), c (O,)
+    x:            (T, B, I); (B, T, I) with batch_first; (T, I) unbatched
+    y:            cross_entropy: integer labels in [0, O), (T, B) / (B, T) / (T,)
+                  mse: targets of the dtype of params, (T, B, O) / (B, T, O) / (T, O)
+    h0:           (B, H), or (H,) unbatched; None means zeros
+    nonlinearity: "tanh" or "relu"
+    loss:         "cross_entropy" or "mse" (½‖o(t) - y(t)‖²)
+    reduction:    "sum" (L = Σ_t L(t), summed over the batch too) or "mean"
+    batch_first:  x and y are (B, T, ...); never applies to h0
+
+    Returns (L as a Python float, RNNGrads), every gradient shaped like its
+    argument and of the dtype of params. Bad input raises ValueError/TypeError
+    before any computation; no argument is modified.
+    """
+    problem = check_problem(
+        params, x, y, h0,
+        nonlinearity=nonlinearity, loss=loss, reduction=reduction, batch_first=batch_first,
+    )
+    cache = _forward(problem.params, problem.x, problem.h0, nonlinearity)
+    L, do = losses.loss_and_grad(loss, reduction, cache.o, problem.y)
+    g = _backward(problem.params, cache, do)
+    return L, RNNGrads(
+        U=g["U"], W=g["W"], V=g["V"], b=g["b"], c=g["c"],
+        h0=problem.h0_to_caller_layout(g["h0"]),
+        x=problem.to_caller_layout(g["x"]),
+    )
+
+
+def _forward(p: RNNParams, x: np.ndarray, h0: np.ndarray | None, nonlinearity: str) -> RNNCache:
+    """The forward pass on validated, time-major arrays x: (T, B, I), h0: (B, H) or None."""
+    T, B, _ = x.shape
+    H = p.hidden_size
+    h = np.empty((T + 1, B, H), dtype=p.dtype)
+    h[0] = 0 if h0 is None else h0                           # h(0) = h0
+    a = x @ p.U.T                                            # U x(t), all steps in one product
+    a += p.b                                                 # + b
+    WT = p.W.T
+    for t in range(1, T + 1):
+        a[t - 1] += h[t - 1] @ WT                            # a(t) = U x(t) + b + W h(t-1)
+        activations.phi(nonlinearity, a[t - 1], out=h[t])    # h(t) = φ(a(t))
+    o = h[1:] @ p.V.T                                        # V h(t), all steps in one product
+    o += p.c                                                 # o(t) = V h(t) + c
+    return RNNCache(x=x, a=a, h=h, o=o, nonlinearity=nonlinearity)
+
+
+def _backward(p: RNNParams, cache: RNNCache, do: np.ndarray) -> dict[str, np.ndarray]:
+    """Gradients (time-major) from the upstream signal do: (T, B, O), do[t-1] = ∂L/∂o(t)."""
+    x, a, h = cache.x, cache.a, cache.h
+    T, B, I = x.shape
+    H, O = p.hidden_size, p.output_size
+    dphi = activations.dphi(cache.nonlinearity, a, h[1:])   # φ'(a(t)) for every t at once
+
+    # Output layer: no recursion, one product over all T·B rows.
+    dV = do.reshape(-1, O).T @ h[1:].reshape(-1, H)         # Σ_t ∂L(t)/∂o(t) h(t)ᵀ
+    dc = do.sum(axis=(0, 1))                                # Σ_t ∂L(t)/∂o(t)
+    dh = do @ p.V                                           # Vᵀ ∂L(t)/∂o(t): the local part of ∂L/∂h(t)
+
+    # The recursion, from t = T down to 1. dh_next is ∂L/∂h(t) through step t+1.
+    da = np.empty((T, B, H), dtype=p.dtype)
+    dh_next = np.zeros((B, H), dtype=p.dtype)
+    for t in range(T, 0, -1):
+        dh[t - 1] += dh_next                                # ∂L/∂h(t) = local + carried from t+1
+        np.multiply(dh[t - 1], dphi[t - 1], out=da[t - 1])  # ∂L/∂a(t) = φ'(a(t)) ⊙ ∂L/∂h(t)
+        dh_next = da[t - 1] @ p.W                           # ∂L/∂h(t-1) = Wᵀ ∂L/∂a(t)
+    dh0 = dh_next                                           # ∂L/∂h(0)
+
+    # Immediate partials of a(t), summed over t: one product each.
+    da_rows = da.reshape(-1, H)
+    dW = da_rows.T @ h[:-1].reshape(-1, H)                  # Σ_t ∂L/∂a(t) h(t-1)ᵀ
+    dU = da_rows.T @ x.reshape(-1, I)                       # Σ_t ∂L/∂a(t) x(t)ᵀ
+    db = da_rows.sum(axis=0)                                # Σ_t ∂L/∂a(t)
+    dx = da @ p.U                                           # ∂L/∂x(t) = Uᵀ ∂L/∂a(t)
+    return {"U": dU, "W": dW, "V": dV, "b": db, "c": dc, "h0": dh0, "x": dx}

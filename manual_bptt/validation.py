@@ -1,0 +1,234 @@
+"""Checks of everything a caller passes, done before any computation.
+
+Each failure is a ValueError (wrong shape, value or option) or a TypeError (wrong
+type or dtype) whose message starts with the argument's name, then says what was
+expected and what was got. Nothing is broadcast, nothing is cast: float32 and
+float64 must not be mixed.
+
+`check_problem` also puts the arrays in the one layout the computation uses,
+time-major and batched, (T, B, ...), as views: it never copies or writes to the
+caller's arrays. `Problem.to_caller_layout` maps results back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .params import RNNParams
+
+NONLINEARITIES = ("tanh", "relu")
+LOSSES = ("cross_entropy", "mse")
+REDUCTIONS = ("sum", "mean")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The validated inputs of one forward/backward pass, time-major and batched.
+
+    x: (T, B, I); y: (T, B) integer labels or (T, B, O) targets (None for a
+    forward pass alone); h0: (B, H) or None for zeros. `batched` and
+    `batch_first` record the caller's layout.
+    """
+
+    params: RNNParams
+    x: np.ndarray
+    y: np.ndarray | None
+    h0: np.ndarray | None
+    nonlinearity: str
+    loss: str
+    reduction: str
+    batched: bool
+    batch_first: bool
+
+    @property
+    def T(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def B(self) -> int:
+        return self.x.shape[1]
+
+    def to_caller_layout(self, per_step: np.ndarray) -> np.ndarray:
+        """A (T, B, ...) array in the layout the caller used for x."""
+        if not self.batched:
+            return per_step[:, 0]
+        if self.batch_first:
+            return per_step.swapaxes(0, 1)
+        return per_step
+
+    def h0_to_caller_layout(self, state: np.ndarray) -> np.ndarray:
+        """A (B, H) array shaped like the caller's h0: (H,) when unbatched."""
+        return state if self.batched else state[0]
+
+
+def check_option(name: str, value, allowed: tuple[str, ...]) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name}: expected one of {_listed(allowed)}, got {value!r}")
+    if value not in allowed:
+        raise ValueError(f"{name}: expected one of {_listed(allowed)}, got {value!r}")
+    return value
+
+
+def check_params(params) -> RNNParams:
+    if not isinstance(params, RNNParams):
+        raise TypeError(
+            f"params: expected an RNNParams, got {type(params).__name__}; "
+            "build one with RNNParams(U=..., W=..., V=..., b=..., c=...) or RNNParams.random(...)"
+        )
+    for name, array in params.items():
+        _check_finite(f"params.{name}", array)
+    return params
+
+
+def check_problem(
+    params,
+    x,
+    y,
+    h0,
+    *,
+    nonlinearity: str,
+    loss: str,
+    reduction: str,
+    batch_first: bool,
+    need_y: bool = True,
+) -> Problem:
+    """Validate every argument of `bptt`; return them time-major and batched."""
+    check_option("nonlinearity", nonlinearity, NONLINEARITIES)
+    check_option("loss", loss, LOSSES)
+    check_option("reduction", reduction, REDUCTIONS)
+    if not isinstance(batch_first, (bool, np.bool_)):
+        raise TypeError(f"batch_first: expected True or False, got {batch_first!r}")
+    params = check_params(params)
+    dtype = params.dtype
+    I, H, O = params.input_size, params.hidden_size, params.output_size
+
+    x = _as_float_array("x", x, dtype)
+    if x.ndim not in (2, 3):
+        raise ValueError(
+            f"x: expected a 3-d array {_layout(True, batch_first, 'I')} "
+            f"or an unbatched 2-d array (T, I), got shape {x.shape}"
+        )
+    batched = x.ndim == 3
+    if x.shape[-1] != I:
+        raise ValueError(
+            f"x: expected last dimension I = {I} (the input size of params.U), got shape {x.shape}"
+        )
+    x_tb = _time_major(x, batched, batch_first)
+    T, B = x_tb.shape[:2]
+    if T == 0:
+        raise ValueError(f"x: expected at least one time step (T >= 1), got shape {x.shape}")
+    if B == 0:
+        raise ValueError(f"x: expected a non-empty batch (B >= 1), got shape {x.shape}")
+    _check_finite("x", x)
+
+    if h0 is not None:
+        h0 = _as_float_array("h0", h0, dtype)
+        expected = (B, H) if batched else (H,)
+        if h0.shape != expected:
+            what = "(B, H)" if batched else "(H,) for an unbatched x"
+            raise ValueError(
+                f"h0: expected shape {what} = {expected} (batch_first never applies to h0), "
+                f"got {h0.shape}"
+            )
+        _check_finite("h0", h0)
+        h0 = h0 if batched else h0[None]
+
+    y_tb = None
+    if need_y:
+        y_tb = _check_targets(y, loss, x.shape[:-1], O, dtype, batched, batch_first)
+    return Problem(
+        params=params,
+        x=x_tb,
+        y=y_tb,
+        h0=h0,
+        nonlinearity=nonlinearity,
+        loss=loss,
+        reduction=reduction,
+        batched=batched,
+        batch_first=batch_first,
+    )
+
+
+def _check_targets(y, loss, lead_shape, O, dtype, batched, batch_first) -> np.ndarray:
+    """Labels (cross-entropy) or targets (MSE), in the layout of x."""
+    lead = _layout(batched, batch_first)
+    if loss == "cross_entropy":
+        y = _as_array("y", y)
+        if y.dtype.kind not in "iu":
+            raise TypeError(
+                f"y: expected integer class labels for loss='cross_entropy', got dtype {y.dtype}"
+            )
+        if y.shape != lead_shape:
+            raise ValueError(
+                f"y: expected class labels of shape {lead} = {lead_shape}, matching x, got {y.shape}"
+            )
+        low, high = y.min(), y.max()
+        if low < 0 or high >= O:
+            raise ValueError(
+                f"y: expected class labels in [0, O) = [0, {O}), got values from {low} to {high}"
+            )
+    else:
+        y = _as_float_array("y", y, dtype)
+        expected = lead_shape + (O,)
+        if y.shape != expected:
+            raise ValueError(
+                f"y: expected MSE targets shaped like o, {_layout(batched, batch_first, 'O')} = {expected}, "
+                f"got {y.shape}"
+            )
+        _check_finite("y", y)
+    return _time_major(y, batched, batch_first)
+
+
+def _layout(batched: bool, batch_first: bool, last: str = "") -> str:
+    """The named shape of a per-step array in the caller's layout, e.g. '(B, T, O)'."""
+    dims = ("B", "T") if batched and batch_first else (("T", "B") if batched else ("T",))
+    dims = dims + ((last,) if last else ())
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def _time_major(array: np.ndarray, batched: bool, batch_first: bool) -> np.ndarray:
+    """A view of x or y with time first and a batch axis: (T, B, ...)."""
+    if not batched:
+        return array[:, None]
+    if batch_first:
+        return array.swapaxes(0, 1)
+    return array
+
+
+def _as_array(name: str, value) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        return value
+    if value is None:
+        raise TypeError(f"{name}: expected an array, got None")
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name}: expected an array, got {type(value).__name__} ({error})") from None
+
+
+def _as_float_array(name: str, value, dtype: np.dtype) -> np.ndarray:
+    array = _as_array(name, value)
+    if array.dtype != dtype:
+        kind = {"f": "", "i": "integer ", "u": "integer ", "b": "boolean ", "c": "complex "}
+        raise TypeError(
+            f"{name}: expected a {dtype} array (the dtype of params; nothing is cast), "
+            f"got {kind.get(array.dtype.kind, '')}dtype {array.dtype}"
+        )
+    return array
+
+
+def _check_finite(name: str, array: np.ndarray) -> None:
+    finite = np.isfinite(array)
+    if not finite.all():
+        bad = np.argwhere(~finite)[0]
+        where = tuple(int(i) for i in bad)
+        raise ValueError(
+            f"{name}: expected finite values, got {array[where]} at index {where} "
+            f"({int((~finite).sum())} non-finite of {array.size})"
+        )
+
+
+def _listed(allowed: tuple[str, ...]) -> str:
+    return ", ".join(repr(a) for a in allowed)

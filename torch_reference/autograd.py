@@ -1,0 +1,106 @@
+"""Gradients of the twin model from torch.autograd, and the comparison report."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from manual_bptt import GradientReport, RNNGrads, RNNParams, bptt, compare_grads, tolerance_for
+from manual_bptt.validation import Problem, check_problem
+
+from .twin import build_twin
+
+
+def torch_bptt(
+    params: RNNParams,
+    x,
+    y,
+    h0=None,
+    *,
+    nonlinearity: str = "tanh",
+    loss: str = "cross_entropy",
+    reduction: str = "sum",
+    batch_first: bool = False,
+) -> tuple[float, RNNGrads]:
+    """`bptt`'s result computed by torch.autograd on the twin model.
+
+    Same arguments, same checks, same result types as `manual_bptt.bptt`: L as
+    a Python float and an RNNGrads of NumPy arrays of the dtype of params. The
+    twin receives the caller's layout as it is (batch_first, unbatched), so
+    PyTorch's own handling of it is what is tested. Raises AssertionError if
+    the two RNN biases of the twin get different gradients. Leaves torch's
+    global state (default dtype, threads, random generator) untouched.
+    """
+    problem = check_problem(
+        params, x, y, h0,
+        nonlinearity=nonlinearity, loss=loss, reduction=reduction, batch_first=batch_first,
+    )
+    twin = build_twin(params, nonlinearity=nonlinearity, batch_first=batch_first)
+    # Copies, so autograd can never write into the caller's arrays.
+    x_t = torch.tensor(np.asarray(x), requires_grad=True)
+    H = params.hidden_size
+    h0_shape = (problem.B, H) if problem.batched else (H,)
+    h0_array = np.zeros(h0_shape, dtype=params.dtype) if h0 is None else np.asarray(h0)
+    h0_t = torch.tensor(h0_array, requires_grad=True)
+
+    o = twin(x_t, h0_t.unsqueeze(0))  # nn.RNN takes h0 as (layers, B, H) / (layers, H)
+    L = _loss(o, y, problem)
+    L.backward()
+
+    rnn, out = twin.rnn, twin.out
+    db_ih, db_hh = rnn.bias_ih_l0.grad, rnn.bias_hh_l0.grad
+    tol = tolerance_for(params.dtype)
+    scale = float(db_ih.abs().max()) if db_ih.numel() else 0.0
+    if float((db_ih - db_hh).abs().max()) > tol.allowed(scale):
+        raise AssertionError(
+            "torch gave bias_ih_l0 and bias_hh_l0 different gradients; both should be ∂L/∂b"
+        )
+
+    def numpy(t: torch.Tensor) -> np.ndarray:
+        return t.detach().numpy()
+
+    grads = RNNGrads(
+        U=numpy(rnn.weight_ih_l0.grad),
+        W=numpy(rnn.weight_hh_l0.grad),
+        V=numpy(out.weight.grad),
+        b=numpy(db_ih),
+        c=numpy(out.bias.grad),
+        h0=numpy(h0_t.grad),
+        x=numpy(x_t.grad),
+    )
+    return float(L.detach()), grads
+
+
+def _loss(o: torch.Tensor, y, problem: Problem) -> torch.Tensor:
+    """L from the outputs in the caller's layout, with torch's own reductions."""
+    if problem.loss == "cross_entropy":
+        labels = torch.as_tensor(np.asarray(y), dtype=torch.long)
+        return F.cross_entropy(o.reshape(-1, o.shape[-1]), labels.reshape(-1), reduction=problem.reduction)
+    targets = torch.tensor(np.asarray(y))
+    return 0.5 * F.mse_loss(o, targets, reduction=problem.reduction)
+
+
+def compare(
+    params: RNNParams,
+    x,
+    y,
+    h0=None,
+    *,
+    nonlinearity: str = "tanh",
+    loss: str = "cross_entropy",
+    reduction: str = "sum",
+    batch_first: bool = False,
+) -> GradientReport:
+    """Run `bptt` and `torch_bptt` on the same problem; a row per gradient and for L.
+
+    `report.ok` is True when every row is within the tolerance of the dtype
+    (manual_bptt.TOLERANCES); `print(report)` shows the table.
+    """
+    options = dict(nonlinearity=nonlinearity, loss=loss, reduction=reduction, batch_first=batch_first)
+    L, grads = bptt(params, x, y, h0, **options)
+    L_ref, grads_ref = torch_bptt(params, x, y, h0, **options)
+    return compare_grads(
+        grads, grads_ref, loss=L, reference_loss=L_ref,
+        actual_name="manual bptt", reference_name="torch.autograd",
+    )
