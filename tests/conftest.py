@@ -1,0 +1,41 @@
+"""Hypothesis settings profiles. Pick one with `pytest --hypothesis-profile=NAME`.
+
+dev       (default) quick and random: a fresh sample of problems on every run.
+ci        derandomized: the same examples on every run, so CI is reproducible;
+          `make test` and .ci/run use it.
+thorough  thousands of examples per property, for a long run before a release
+          or after touching the backward pass: `make test-thorough`.
+mutation  the fewest examples that still exercise every option, for the many
+          short runs of mutation testing.
+
+Every profile has deadline=None: an example that calls torch costs a few ms,
+and the first call in a process pays for torch's lazy initialisation.
+"""
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("dev", max_examples=40, deadline=None)
+settings.register_profile(
+    "ci",
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "thorough",
+    max_examples=2000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "mutation",
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+settings.load_profile("dev")

@@ -1,0 +1,37 @@
+"""Assertions that say what was expected and print enough to reproduce a failure."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from manual_bptt import GradientReport, RNNGrads, compare_grads
+from manual_bptt.problems import random_problem  # noqa: F401  (named in messages)
+
+
+def assert_agree(report: GradientReport, problem=None, what: str = "") -> None:
+    """Fail with the per-gradient table, the drawn problem and how to rebuild it."""
+    if report.ok:
+        return
+    lines = [what or "gradients disagree", str(report)]
+    if problem is not None:
+        lines += [
+            f"drawn problem: {problem!r}",
+            "reproduce: from manual_bptt.problems import random_problem; "
+            "from torch_reference import compare; "
+            f"print({problem!r}.run(compare))",
+        ]
+    raise AssertionError("\n".join(lines))
+
+
+def grads_from(arrays: dict[str, np.ndarray]) -> RNNGrads:
+    return RNNGrads(**arrays)
+
+
+def assert_grads_agree(actual: RNNGrads, reference: RNNGrads, problem=None, *, loss=None,
+                       reference_loss=None, tolerance=None, actual_name="manual",
+                       reference_name="reference", what: str = "") -> None:
+    report = compare_grads(
+        actual, reference, loss=loss, reference_loss=reference_loss, tolerance=tolerance,
+        actual_name=actual_name, reference_name=reference_name,
+    )
+    assert_agree(report, problem, what)

@@ -1,0 +1,66 @@
+"""bptt-check, the main job: prints the table, exits 0 on agreement and 1 otherwise."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+import torch_reference.autograd as autograd  # noqa: E402
+from torch_reference.cli import main  # noqa: E402
+
+
+def test_default_problem_agrees(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert "random_problem(T=20, B=4, I=5, H=8, O=6, seed=0, dtype='float64'" in out
+    assert "all agree" in out
+
+
+@pytest.mark.parametrize("argv", [
+    ["--dtype", "float32", "--nonlinearity", "relu", "--loss", "mse", "--reduction", "mean"],
+    ["-T", "1", "-B", "1", "-I", "1", "-H", "1", "-O", "1", "--zero-h0"],
+    ["--batch-first", "--seed", "3", "-T", "40"],
+])
+def test_options_reach_the_problem(argv, capsys):
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "all agree" in out
+
+
+def test_options_are_recorded_in_the_problem_line(capsys):
+    main(["--dtype", "float32", "--loss", "mse", "-T", "7", "--batch-first"])
+    out = capsys.readouterr().out
+    assert "T=7" in out and "dtype='float32'" in out and "loss='mse'" in out and "batch_first=True" in out
+
+
+def test_a_disagreement_exits_non_zero(monkeypatch, capsys):
+    real_bptt = autograd.bptt
+
+    def off_by_a_little(*args, **kwargs):
+        L, g = real_bptt(*args, **kwargs)
+        return L, type(g)(**{**dict(g.items()), "V": g.V * (1 + 1e-8)})
+
+    monkeypatch.setattr(autograd, "bptt", off_by_a_little)
+    assert main([]) == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["-T", "0"], ["--loss", "nll"], ["--dtype", "float16"]])
+def test_bad_arguments_are_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_runs_as_a_module():
+    done = subprocess.run([sys.executable, "-m", "torch_reference", "-T", "3"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "all agree" in done.stdout
+    assert np.isfinite(float(done.stdout.split("L     scalar")[1].split()[1]))

@@ -1,0 +1,51 @@
+"""The strategies draw what the suite claims to cover."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import find, given, settings
+from hypothesis import strategies as st
+
+from manual_bptt import bptt
+
+from .strategies import MAX_T, label_sequences, rnn_problems
+
+
+@given(rnn_problems())
+def test_every_drawn_problem_is_valid_input(problem):
+    L, g = problem.run(bptt)  # raises on anything invalid
+    assert np.isfinite(L)
+    r = problem.recipe
+    assert 1 <= r["T"] <= MAX_T and r["B"] >= 1 and min(r["I"], r["H"], r["O"]) >= 1
+    if r["loss"] == "cross_entropy":
+        assert problem.y.min() >= 0 and problem.y.max() < r["O"]
+    if not r["batched"]:
+        assert problem.x.ndim == 2 and r["B"] == 1
+
+
+def reaches(condition) -> bool:
+    return find(rnn_problems(), condition, settings=settings(max_examples=2000, database=None)) is not None
+
+
+def test_every_option_and_edge_is_reachable():
+    for key, value in [("dtype", "float32"), ("dtype", "float64"), ("nonlinearity", "relu"),
+                       ("nonlinearity", "tanh"), ("loss", "mse"), ("loss", "cross_entropy"),
+                       ("reduction", "mean"), ("reduction", "sum"), ("batch_first", True),
+                       ("batched", False), ("random_h0", False), ("random_h0", True)]:
+        assert reaches(lambda p, key=key, value=value: p.recipe[key] == value), (key, value)
+    assert reaches(lambda p: p.recipe["T"] == MAX_T)
+    assert reaches(lambda p: p.recipe["T"] == 1 and p.recipe["H"] == 1 and p.recipe["O"] == 1)
+
+
+def test_random_h0_is_random_and_labels_are_not_constant():
+    p = find(rnn_problems(random_h0=st.just(True), loss=st.just("cross_entropy")),
+             lambda p: p.recipe["T"] >= 10 and p.recipe["O"] >= 3 and p.recipe["H"] >= 2 and p.recipe["batched"],
+             settings=settings(max_examples=2000, database=None))
+    assert np.ptp(p.h0) > 0
+    assert len(np.unique(p.y)) > 1
+
+
+@given(st.integers(1, 5), st.integers(1, 5), st.integers(1, 5), st.data())
+def test_label_sequences_stay_in_range(O, T, B, data):
+    labels = data.draw(label_sequences(O, T, B))
+    assert labels.shape == (T, B) and labels.min() >= 0 and labels.max() < O

@@ -1,0 +1,166 @@
+"""Every bad input is rejected before any computation, with the argument named.
+
+Each case takes a valid problem, breaks one thing, and says which exception and
+which argument name the message must start with, plus a fragment of what it
+must say it got. The same checks guard bptt, rnn_forward and torch_bptt.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import manual_bptt.rnn
+from manual_bptt import RNNParams, bptt, rnn_forward
+from manual_bptt.problems import random_problem
+
+T, B, I, H, O = 4, 3, 2, 5, 3
+
+
+def valid(**overrides):
+    problem = random_problem(T=T, B=B, I=I, H=H, O=O, seed=0, **overrides)
+    return dict(params=problem.params, x=problem.x, y=problem.y, h0=problem.h0, **problem.options)
+
+
+def with_nan(array, index=(0,)):
+    broken = array.copy()
+    broken[index] = np.nan
+    return broken
+
+
+def params_with(**arrays):
+    return valid()["params"].replace(**arrays)
+
+
+P = valid()["params"]
+X = valid()["x"]
+
+# (case id, changes to the valid arguments, exception, argument named, fragment of "got")
+BAD_INPUTS = [
+    ("params not RNNParams", dict(params={"U": P.U}), TypeError, "params", "dict"),
+    ("params NaN", dict(params=params_with(W=with_nan(P.W, (1, 2)))), ValueError, "params.W", "nan"),
+    ("params inf", dict(params=params_with(c=P.c + np.inf)), ValueError, "params.c", "inf"),
+    ("x int", dict(x=np.ones((T, B, I), dtype=np.int64)), TypeError, "x", "int64"),
+    ("x complex", dict(x=X.astype(np.complex128)), TypeError, "x", "complex"),
+    ("x float32 with float64 params", dict(x=X.astype(np.float32)), TypeError, "x", "float32"),
+    ("x 1-d", dict(x=X[:, 0, 0]), ValueError, "x", "(4,)"),
+    ("x 4-d", dict(x=X[None]), ValueError, "x", "(1, 4, 3, 2)"),
+    ("x wrong I", dict(x=np.zeros((T, B, I + 1))), ValueError, "x", "(4, 3, 3)"),
+    ("x empty sequence", dict(x=X[:0], y=valid()["y"][:0]), ValueError, "x", "(0, 3, 2)"),
+    ("x empty batch", dict(x=X[:, :0], y=valid()["y"][:, :0], h0=None), ValueError, "x", "(4, 0, 2)"),
+    ("x NaN", dict(x=with_nan(X, (2, 1, 0))), ValueError, "x", "nan"),
+    ("x inf", dict(x=X - np.inf), ValueError, "x", "inf"),
+    ("x None", dict(x=None), TypeError, "x", "None"),
+    ("x ragged", dict(x=[[1.0], [1.0, 2.0]]), TypeError, "x", "list"),
+    ("h0 wrong shape", dict(h0=np.zeros((B + 1, H))), ValueError, "h0", "(4, 5)"),
+    ("h0 unbatched for batched x", dict(h0=np.zeros(H)), ValueError, "h0", "(5,)"),
+    ("h0 float32", dict(h0=np.zeros((B, H), dtype=np.float32)), TypeError, "h0", "float32"),
+    ("h0 NaN", dict(h0=with_nan(np.zeros((B, H)), (0, 0))), ValueError, "h0", "nan"),
+    ("y float labels", dict(y=np.zeros((T, B))), TypeError, "y", "float64"),
+    ("y label -1", dict(y=np.full((T, B), -1)), ValueError, "y", "-1"),
+    ("y label O", dict(y=np.full((T, B), O)), ValueError, "y", str(O)),
+    ("y wrong shape", dict(y=np.zeros((T, B + 1), dtype=np.int64)), ValueError, "y", "(4, 4)"),
+    ("y None", dict(y=None), TypeError, "y", "None"),
+    ("mse y int", dict(loss="mse", y=np.zeros((T, B, O), dtype=np.int64)), TypeError, "y", "int64"),
+    ("mse y labels", dict(loss="mse", y=np.zeros((T, B))), ValueError, "y", "(4, 3)"),
+    ("mse y NaN", dict(loss="mse", y=with_nan(np.zeros((T, B, O)), (0, 0, 0))), ValueError, "y", "nan"),
+    ("nonlinearity unknown", dict(nonlinearity="sigmoid"), ValueError, "nonlinearity", "'sigmoid'"),
+    ("nonlinearity not a string", dict(nonlinearity=None), TypeError, "nonlinearity", "None"),
+    ("loss unknown", dict(loss="nll"), ValueError, "loss", "'nll'"),
+    ("reduction unknown", dict(reduction="none"), ValueError, "reduction", "'none'"),
+    ("batch_first not a bool", dict(batch_first="yes"), TypeError, "batch_first", "'yes'"),
+]
+
+
+@pytest.fixture
+def no_computation(monkeypatch):
+    """Make the forward pass itself fail loudly: a check must come before it."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the forward pass ran before the input was checked")
+
+    monkeypatch.setattr(manual_bptt.rnn, "_forward", forbidden)
+
+
+def call_bptt(args):
+    return bptt(args.pop("params"), args.pop("x"), args.pop("y"), args.pop("h0"), **args)
+
+
+def call_rnn_forward(args):
+    return rnn_forward(args["params"], args["x"], args["h0"],
+                       nonlinearity=args["nonlinearity"], batch_first=args["batch_first"])
+
+
+def call_torch_bptt(args):
+    torch_reference = pytest.importorskip("torch_reference")
+    return torch_reference.torch_bptt(args.pop("params"), args.pop("x"), args.pop("y"), args.pop("h0"), **args)
+
+
+FORWARD_ARGUMENTS = ("params", "x", "h0", "nonlinearity", "batch_first")
+
+
+def cases_for(call):
+    """The BAD_INPUTS that apply to `call`: rnn_forward takes no y, loss or reduction."""
+    for case_id, changes, error, name, got in BAD_INPUTS:
+        if call is call_rnn_forward and name.split(".")[0] not in FORWARD_ARGUMENTS:
+            continue
+        yield pytest.param(call, changes, error, name, got, id=f"{call.__name__[5:]}: {case_id}")
+
+
+@pytest.mark.parametrize(
+    "call, changes, error, name, got",
+    [case for call in (call_bptt, call_rnn_forward, call_torch_bptt) for case in cases_for(call)],
+)
+def test_bad_input_is_rejected_naming_the_argument(call, changes, error, name, got, no_computation):
+    with pytest.raises(error) as caught:
+        call({**valid(), **changes})
+    message = str(caught.value)
+    assert re.match(rf"{re.escape(name)}[:.]", message), f"message does not start with {name!r}: {message}"
+    assert got in message, f"message does not say it got {got!r}: {message}"
+    assert "expected" in message, f"message does not say what was expected: {message}"
+
+
+@pytest.mark.parametrize("layout, expected", [
+    (dict(batch_first=True), r"\(B, H\) = \(3, 5\)"),
+    (dict(batched=False, B=1), r"\(H,\) for an unbatched x = \(5,\)"),
+])
+def test_h0_errors_name_the_layout(layout, expected):
+    problem = random_problem(**{**dict(T=T, B=B, I=I, H=H, O=O), **layout})
+    with pytest.raises(ValueError, match=rf"^h0: expected shape {expected}"):
+        bptt(problem.params, problem.x, problem.y, np.zeros((7, H)), **problem.options)
+
+
+BAD_PARAMS = [
+    ("W not square", dict(W=np.zeros((H, H + 1))), ValueError, "params.W"),
+    ("V wrong hidden size", dict(V=np.zeros((O, H + 1))), ValueError, "params.V"),
+    ("b wrong size", dict(b=np.zeros(H + 1)), ValueError, "params.b"),
+    ("c 2-d", dict(c=np.zeros((O, 1))), ValueError, "params.c"),
+    ("U 1-d", dict(U=np.zeros(H)), ValueError, "params.U"),
+    ("mixed dtypes", dict(b=P.b.astype(np.float32)), TypeError, "params"),
+    ("integer array", dict(W=np.zeros((H, H), dtype=np.int32)), TypeError, "params.W"),
+    ("float16", dict(c=np.zeros(O, dtype=np.float16)), TypeError, "params.c"),
+    ("H = 0", dict(U=np.zeros((0, I)), W=np.zeros((0, 0)), V=np.zeros((O, 0)), b=np.zeros(0)),
+     ValueError, "params"),
+]
+
+
+@pytest.mark.parametrize("changes, error, name", [pytest.param(*c[1:], id=c[0]) for c in BAD_PARAMS])
+def test_inconsistent_params_are_rejected_at_construction(changes, error, name):
+    with pytest.raises(error, match=rf"^{re.escape(name)}[:.]"):
+        RNNParams(**{**dict(P.items()), **changes})
+
+
+@pytest.mark.parametrize("kwargs, error, name", [
+    (dict(input_size=0), ValueError, "input_size"),
+    (dict(hidden_size=2.5), TypeError, "hidden_size"),
+    (dict(output_size=True), TypeError, "output_size"),
+    (dict(dtype=np.int32), TypeError, "dtype"),
+    (dict(dtype="float16"), TypeError, "dtype"),
+    (dict(dtype="not a dtype"), TypeError, "dtype"),
+])
+def test_random_params_reject_bad_sizes_and_dtypes(kwargs, error, name):
+    sizes = dict(input_size=2, hidden_size=3, output_size=4)
+    with pytest.raises(error, match=rf"^{name}:"):
+        RNNParams.random(**{**sizes, **kwargs})
