@@ -13,35 +13,44 @@ from __future__ import annotations
 import numpy as np
 
 
-def loss_and_grad(name: str, reduction: str, o: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    """L and ∂L/∂o for outputs o: (T, B, O) and labels y: (T, B) or targets y: (T, B, O)."""
+def loss_and_grad(
+    name: str, reduction: str, o: np.ndarray, y: np.ndarray, *, overwrite_o: bool = False
+) -> tuple[float, np.ndarray]:
+    """L and ∂L/∂o for outputs o: (T, B, O) and labels y: (T, B) or targets y: (T, B, O).
+
+    With overwrite_o=True, ∂L/∂o is computed in o's own buffer (no (T, B, O) copy).
+    """
+    do = o if overwrite_o else o.copy()
     if name == "cross_entropy":
-        L, do = _cross_entropy(o, y)
+        L = _cross_entropy(do, y)
         count = y.size
     else:
-        L, do = _half_squared_error(o, y)
+        L = _half_squared_error(do, y)
         count = o.size
     if reduction == "mean":
         L = L / count
-        do *= 1 / count  # do is a fresh array of our own
+        do *= 1 / count
     return float(L), do
 
 
-def _cross_entropy(o: np.ndarray, y: np.ndarray) -> tuple[np.floating, np.ndarray]:
+def _cross_entropy(o: np.ndarray, y: np.ndarray) -> np.floating:
+    """L, turning o into ∂L/∂o = softmax(o(t)) - onehot(y(t)) in place."""
     O = o.shape[-1]
-    z = o - o.max(axis=-1, keepdims=True)  # max subtracted: exp never overflows
-    ez = np.exp(z)
-    sum_ez = ez.sum(axis=-1, keepdims=True)
-    log_softmax = z - np.log(sum_ez)
-    labels = y.reshape(-1)
-    rows = np.arange(labels.size)
-    L = -log_softmax.reshape(-1, O)[rows, labels].sum()
-    do = ez / sum_ez  # softmax(o(t)) ...
-    do.reshape(-1, O)[rows, labels] -= 1  # ... - onehot(y(t))
-    return L, do
+    rows = o.reshape(-1, O)                       # (T·B, O), a view: o is contiguous
+    # Flat positions of the labels in o: one 1-d index, cheaper than (row, label) pairs.
+    picked = np.arange(0, rows.size, O) + y.reshape(-1)
+    flat = rows.reshape(-1)
+    rows -= rows.max(axis=1, keepdims=True)       # z = o - max o: exp never overflows, softmax unchanged
+    L = -flat[picked].sum()                       # -Σ z[y(t)] ...
+    np.exp(rows, out=rows)                        # e^z
+    sums = rows.sum(axis=1, keepdims=True)
+    L += np.log(sums).sum()                       # ... + Σ log Σ e^z  =  Σ -log softmax(o(t))[y(t)]
+    rows /= sums                                  # softmax(o(t))
+    flat[picked] -= 1                             # - onehot(y(t))
+    return L
 
 
-def _half_squared_error(o: np.ndarray, y: np.ndarray) -> tuple[np.floating, np.ndarray]:
-    do = o - y
-    L = 0.5 * np.vdot(do, do)
-    return L, do
+def _half_squared_error(o: np.ndarray, y: np.ndarray) -> np.floating:
+    """L, turning o into ∂L/∂o = o(t) - y(t) in place."""
+    o -= y
+    return 0.5 * np.vdot(o, o)

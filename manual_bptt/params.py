@@ -179,7 +179,7 @@ def _check_param_shapes(arrays: dict[str, np.ndarray]) -> None:
             raise ValueError(f"params: expected {size_name} >= 1, got {size_name} = {size}")
 
 
-@dataclass(frozen=True)
+@dataclass
 class RNNGrads:
     """∂L/∂U, ∂L/∂W, ∂L/∂V, ∂L/∂b, ∂L/∂c, ∂L/∂h0 and ∂L/∂x.
 

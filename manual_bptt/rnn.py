@@ -39,7 +39,7 @@ from .params import RNNGrads, RNNParams
 from .validation import check_problem
 
 
-@dataclass(frozen=True)
+@dataclass
 class RNNCache:
     """What the forward pass computed, time-major and batched.
 
@@ -107,8 +107,10 @@ def bptt(
         nonlinearity=nonlinearity, loss=loss, reduction=reduction, batch_first=batch_first,
     )
     cache = _forward(problem.params, problem.x, problem.h0, nonlinearity)
-    L, do = losses.loss_and_grad(loss, reduction, cache.o, problem.y)
-    g = _backward(problem.params, cache, do)
+    # The cache is bptt's own and dropped on return, so its buffers are reused:
+    # o becomes ∂L/∂o and a becomes φ'(a) (peak memory stays near the activations).
+    L, do = losses.loss_and_grad(loss, reduction, cache.o, problem.y, overwrite_o=True)
+    g = _backward(problem.params, cache, do, reuse_cache=True)
     return L, RNNGrads(
         U=g["U"], W=g["W"], V=g["V"], b=g["b"], c=g["c"],
         h0=problem.h0_to_caller_layout(g["h0"]),
@@ -118,46 +120,58 @@ def bptt(
 
 def _forward(p: RNNParams, x: np.ndarray, h0: np.ndarray | None, nonlinearity: str) -> RNNCache:
     """The forward pass on validated, time-major arrays x: (T, B, I), h0: (B, H) or None."""
-    T, B, _ = x.shape
-    H = p.hidden_size
+    T, B, I = x.shape
+    H, O = p.hidden_size, p.output_size
     h = np.empty((T + 1, B, H), dtype=p.dtype)
-    h[0] = 0 if h0 is None else h0                           # h(0) = h0
-    a = x @ p.U.T                                            # U x(t), all steps in one product
-    a += p.b                                                 # + b
+    h[0] = 0 if h0 is None else h0                                   # h(0) = h0
+    a = (x.reshape(T * B, I) @ p.U.T).reshape(T, B, H)               # U x(t), all steps in one product
+    a += p.b                                                         # + b
     WT = p.W.T
-    for t in range(1, T + 1):
-        a[t - 1] += h[t - 1] @ WT                            # a(t) = U x(t) + b + W h(t-1)
-        activations.phi(nonlinearity, a[t - 1], out=h[t])    # h(t) = φ(a(t))
-    o = h[1:] @ p.V.T                                        # V h(t), all steps in one product
-    o += p.c                                                 # o(t) = V h(t) + c
+    phi = activations.PHI[nonlinearity]
+    # Iterating over an array yields its rows as views: cheaper than indexing a[t - 1] each step.
+    for a_t, h_prev, h_t in zip(a, h[:-1], h[1:]):
+        np.dot(h_prev, WT, out=h_t)                                  # W h(t-1), into h(t)'s row: no temporary
+        a_t += h_t                                                   # a(t) = U x(t) + b + W h(t-1)
+        phi(a_t, out=h_t)                                            # h(t) = φ(a(t))
+    o = (h[1:].reshape(T * B, H) @ p.V.T).reshape(T, B, O)           # V h(t), all steps in one product
+    o += p.c                                                         # o(t) = V h(t) + c
     return RNNCache(x=x, a=a, h=h, o=o, nonlinearity=nonlinearity)
 
 
-def _backward(p: RNNParams, cache: RNNCache, do: np.ndarray) -> dict[str, np.ndarray]:
-    """Gradients (time-major) from the upstream signal do: (T, B, O), do[t-1] = ∂L/∂o(t)."""
+def _backward(p: RNNParams, cache: RNNCache, do: np.ndarray, *, reuse_cache: bool = False) -> dict[str, np.ndarray]:
+    """Gradients (time-major) from the upstream signal do: (T, B, O), do[t-1] = ∂L/∂o(t).
+
+    With reuse_cache=True the cache's a is overwritten by φ'(a(t)) (saving a
+    (T, B, H) buffer); bptt does that with the cache it made and then drops.
+    """
     x, a, h = cache.x, cache.a, cache.h
     T, B, I = x.shape
     H, O = p.hidden_size, p.output_size
-    dphi = activations.dphi(cache.nonlinearity, a, h[1:])   # φ'(a(t)) for every t at once
+    rows_h, rows_h_prev = h[1:].reshape(T * B, H), h[:-1].reshape(T * B, H)
+    dphi = activations.dphi(cache.nonlinearity, a, h[1:], out=a if reuse_cache else None)  # φ'(a(t)), all t
 
     # Output layer: no recursion, one product over all T·B rows.
-    dV = do.reshape(-1, O).T @ h[1:].reshape(-1, H)         # Σ_t ∂L(t)/∂o(t) h(t)ᵀ
-    dc = do.sum(axis=(0, 1))                                # Σ_t ∂L(t)/∂o(t)
-    dh = do @ p.V                                           # Vᵀ ∂L(t)/∂o(t): the local part of ∂L/∂h(t)
+    do_rows = do.reshape(T * B, O)
+    dV = do_rows.T @ rows_h                                          # Σ_t ∂L(t)/∂o(t) h(t)ᵀ
+    dc = do_rows.sum(axis=0)                                         # Σ_t ∂L(t)/∂o(t)
+    da = (do_rows @ p.V).reshape(T, B, H)                            # for now Vᵀ ∂L(t)/∂o(t), the local part of ∂L/∂h(t)
 
-    # The recursion, from t = T down to 1. dh_next is ∂L/∂h(t) through step t+1.
-    da = np.empty((T, B, H), dtype=p.dtype)
-    dh_next = np.zeros((B, H), dtype=p.dtype)
-    for t in range(T, 0, -1):
-        dh[t - 1] += dh_next                                # ∂L/∂h(t) = local + carried from t+1
-        np.multiply(dh[t - 1], dphi[t - 1], out=da[t - 1])  # ∂L/∂a(t) = φ'(a(t)) ⊙ ∂L/∂h(t)
-        dh_next = da[t - 1] @ p.W                           # ∂L/∂h(t-1) = Wᵀ ∂L/∂a(t)
-    dh0 = dh_next                                           # ∂L/∂h(0)
+    # The recursion, t = T down to 1. Row t-1 of da holds ∂L/∂h(t) and becomes
+    # ∂L/∂a(t) in place (one (T, B, H) buffer for both); dh_next is ∂L/∂h(t-1),
+    # carried back into the step before.
+    dh_next = np.empty((B, H), dtype=p.dtype)                        # one buffer for every step (out=)
+    da[T - 1] *= dphi[T - 1]                                         # t = T: nothing is carried from T+1
+    np.dot(da[T - 1], p.W, out=dh_next)
+    for da_t, dphi_t in zip(da[-2::-1], dphi[-2::-1]):              # t = T-1, ..., 1
+        da_t += dh_next                                              # ∂L/∂h(t) = local + carried from t+1
+        da_t *= dphi_t                                               # ∂L/∂a(t) = φ'(a(t)) ⊙ ∂L/∂h(t)
+        np.dot(da_t, p.W, out=dh_next)                               # ∂L/∂h(t-1) = Wᵀ ∂L/∂a(t)
+    dh0 = dh_next                                                    # ∂L/∂h(0)
 
     # Immediate partials of a(t), summed over t: one product each.
-    da_rows = da.reshape(-1, H)
-    dW = da_rows.T @ h[:-1].reshape(-1, H)                  # Σ_t ∂L/∂a(t) h(t-1)ᵀ
-    dU = da_rows.T @ x.reshape(-1, I)                       # Σ_t ∂L/∂a(t) x(t)ᵀ
-    db = da_rows.sum(axis=0)                                # Σ_t ∂L/∂a(t)
-    dx = da @ p.U                                           # ∂L/∂x(t) = Uᵀ ∂L/∂a(t)
+    da_rows = da.reshape(T * B, H)
+    dW = da_rows.T @ rows_h_prev                                     # Σ_t ∂L/∂a(t) h(t-1)ᵀ
+    dU = da_rows.T @ x.reshape(T * B, I)                             # Σ_t ∂L/∂a(t) x(t)ᵀ
+    db = da_rows.sum(axis=0)                                         # Σ_t ∂L/∂a(t)
+    dx = (da_rows @ p.U).reshape(T, B, I)                            # ∂L/∂x(t) = Uᵀ ∂L/∂a(t)
     return {"U": dU, "W": dW, "V": dV, "b": db, "c": dc, "h0": dh0, "x": dx}

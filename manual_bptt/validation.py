@@ -12,6 +12,7 @@ caller's arrays. `Problem.to_caller_layout` maps results back.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +24,7 @@ LOSSES = ("cross_entropy", "mse")
 REDUCTIONS = ("sum", "mean")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Problem:
     """The validated inputs of one forward/backward pass, time-major and batched.
 
@@ -78,7 +79,7 @@ def check_params(params) -> RNNParams:
             "build one with RNNParams(U=..., W=..., V=..., b=..., c=...) or RNNParams.random(...)"
         )
     for name, array in params.items():
-        _check_finite(f"params.{name}", array)
+        _check_finite(name, array, prefix="params.")
     return params
 
 
@@ -153,7 +154,6 @@ def check_problem(
 
 def _check_targets(y, loss, lead_shape, O, dtype, batched, batch_first) -> np.ndarray:
     """Labels (cross-entropy) or targets (MSE), in the layout of x."""
-    lead = _layout(batched, batch_first)
     if loss == "cross_entropy":
         y = _as_array("y", y)
         if y.dtype.kind not in "iu":
@@ -162,10 +162,12 @@ def _check_targets(y, loss, lead_shape, O, dtype, batched, batch_first) -> np.nd
             )
         if y.shape != lead_shape:
             raise ValueError(
-                f"y: expected class labels of shape {lead} = {lead_shape}, matching x, got {y.shape}"
+                f"y: expected class labels of shape {_layout(batched, batch_first)} = {lead_shape}, "
+                f"matching x, got {y.shape}"
             )
-        low, high = y.min(), y.max()
-        if low < 0 or high >= O:
+        # One pass for both bounds: seen as unsigned, a negative label is huge.
+        if y.view(f"u{y.itemsize}").max() >= O:
+            low, high = y.min(), y.max()
             raise ValueError(
                 f"y: expected class labels in [0, O) = [0, {O}), got values from {low} to {high}"
             )
@@ -219,13 +221,18 @@ def _as_float_array(name: str, value, dtype: np.dtype) -> np.ndarray:
     return array
 
 
-def _check_finite(name: str, array: np.ndarray) -> None:
+def _check_finite(name: str, array: np.ndarray, prefix: str = "") -> None:
+    # Fast path: Σ a² is finite only if every element is. A NaN or inf always
+    # makes it non-finite; so can huge finite values (overflow), which the full
+    # check below then lets through.
+    if math.isfinite(np.vdot(array, array)):
+        return
     finite = np.isfinite(array)
     if not finite.all():
         bad = np.argwhere(~finite)[0]
         where = tuple(int(i) for i in bad)
         raise ValueError(
-            f"{name}: expected finite values, got {array[where]} at index {where} "
+            f"{prefix}{name}: expected finite values, got {array[where]} at index {where} "
             f"({int((~finite).sum())} non-finite of {array.size})"
         )
 
