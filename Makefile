@@ -19,9 +19,13 @@ test: $(STAMP)
 test-thorough: $(STAMP)
 	$(BIN)/python -m pytest --hypothesis-profile=thorough
 
+## bench: manual BPTT vs torch.autograd timings, one table (see docs/performance.md)
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_rnn.py
+
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,bench]'
 	touch $(STAMP)
 
 clean:

@@ -150,6 +150,20 @@ def peak_memory(fn) -> int:
     return peak
 
 
+def blas_description() -> str:
+    """Which BLAS NumPy runs, and with which kernel (OpenBLAS picks one per CPU)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "BLAS: unknown (install threadpoolctl to see it)"
+    pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+    described = [f"{p['internal_api']} {p.get('version', '')} kernel {p.get('architecture', '?')}, "
+                 f"{p['num_threads']} threads" for p in pools]
+    forced = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
+    note = f" (forced by {', '.join(f'{k}={v}' for k, v in forced.items())})" if forced else ""
+    return "NumPy BLAS: " + "; ".join(described) + note
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 rounds instead of 15")
@@ -160,6 +174,7 @@ def main(argv=None) -> int:
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"NumPy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    print(blas_description())
     rows = []
     print(f"\n| size   | T, B, I, H, O          | dtype   | manual (ms) | torch (ms) | torch / manual |")
     print(f"|--------|------------------------|---------|-------------|------------|----------------|")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .reductions import row_sums
+
 
 def loss_and_grad(
     name: str, reduction: str, o: np.ndarray, y: np.ndarray, *, overwrite_o: bool = False
@@ -43,7 +45,7 @@ def _cross_entropy(o: np.ndarray, y: np.ndarray) -> np.floating:
     rows -= rows.max(axis=1, keepdims=True)       # z = o - max o: exp never overflows, softmax unchanged
     L = -flat[picked].sum()                       # -Σ z[y(t)] ...
     np.exp(rows, out=rows)                        # e^z
-    sums = rows.sum(axis=1, keepdims=True)
+    sums = row_sums(rows)                         # Σ e^z per row, (T·B, 1)
     L += np.log(sums).sum()                       # ... + Σ log Σ e^z  =  Σ -log softmax(o(t))[y(t)]
     rows /= sums                                  # softmax(o(t))
     flat[picked] -= 1                             # - onehot(y(t))

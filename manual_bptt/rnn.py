@@ -36,6 +36,7 @@ import numpy as np
 
 from . import activations, losses
 from .params import RNNGrads, RNNParams
+from .reductions import column_sums
 from .validation import check_problem
 
 
@@ -127,12 +128,13 @@ def _forward(p: RNNParams, x: np.ndarray, h0: np.ndarray | None, nonlinearity: s
     a = (x.reshape(T * B, I) @ p.U.T).reshape(T, B, H)               # U x(t), all steps in one product
     a += p.b                                                         # + b
     WT = p.W.T
-    phi = activations.PHI[nonlinearity]
-    # Iterating over an array yields its rows as views: cheaper than indexing a[t - 1] each step.
+    # Local names, positional out= and rows as views from iteration (not a[t - 1]):
+    # each saves a lookup or a temporary in the one loop that runs T times.
+    phi, dot, add = activations.PHI[nonlinearity], np.dot, np.add
     for a_t, h_prev, h_t in zip(a, h[:-1], h[1:]):
-        np.dot(h_prev, WT, out=h_t)                                  # W h(t-1), into h(t)'s row: no temporary
-        a_t += h_t                                                   # a(t) = U x(t) + b + W h(t-1)
-        phi(a_t, out=h_t)                                            # h(t) = φ(a(t))
+        dot(h_prev, WT, h_t)                                         # W h(t-1), into h(t)'s row: no temporary
+        add(a_t, h_t, a_t)                                           # a(t) = U x(t) + b + W h(t-1)
+        phi(a_t, h_t)                                                # h(t) = φ(a(t))
     o = (h[1:].reshape(T * B, H) @ p.V.T).reshape(T, B, O)           # V h(t), all steps in one product
     o += p.c                                                         # o(t) = V h(t) + c
     return RNNCache(x=x, a=a, h=h, o=o, nonlinearity=nonlinearity)
@@ -153,25 +155,26 @@ def _backward(p: RNNParams, cache: RNNCache, do: np.ndarray, *, reuse_cache: boo
     # Output layer: no recursion, one product over all T·B rows.
     do_rows = do.reshape(T * B, O)
     dV = do_rows.T @ rows_h                                          # Σ_t ∂L(t)/∂o(t) h(t)ᵀ
-    dc = do_rows.sum(axis=0)                                         # Σ_t ∂L(t)/∂o(t)
+    dc = column_sums(do_rows)                                        # Σ_t ∂L(t)/∂o(t)
     da = (do_rows @ p.V).reshape(T, B, H)                            # for now Vᵀ ∂L(t)/∂o(t), the local part of ∂L/∂h(t)
 
     # The recursion, t = T down to 1. Row t-1 of da holds ∂L/∂h(t) and becomes
     # ∂L/∂a(t) in place (one (T, B, H) buffer for both); dh_next is ∂L/∂h(t-1),
     # carried back into the step before.
+    W, dot, add, multiply = p.W, np.dot, np.add, np.multiply         # local names for the loop
     dh_next = np.empty((B, H), dtype=p.dtype)                        # one buffer for every step (out=)
-    da[T - 1] *= dphi[T - 1]                                         # t = T: nothing is carried from T+1
-    np.dot(da[T - 1], p.W, out=dh_next)
+    multiply(da[T - 1], dphi[T - 1], da[T - 1])                      # t = T: nothing is carried from T+1
+    dot(da[T - 1], W, dh_next)
     for da_t, dphi_t in zip(da[-2::-1], dphi[-2::-1]):              # t = T-1, ..., 1
-        da_t += dh_next                                              # ∂L/∂h(t) = local + carried from t+1
-        da_t *= dphi_t                                               # ∂L/∂a(t) = φ'(a(t)) ⊙ ∂L/∂h(t)
-        np.dot(da_t, p.W, out=dh_next)                               # ∂L/∂h(t-1) = Wᵀ ∂L/∂a(t)
+        add(da_t, dh_next, da_t)                                     # ∂L/∂h(t) = local + carried from t+1
+        multiply(da_t, dphi_t, da_t)                                 # ∂L/∂a(t) = φ'(a(t)) ⊙ ∂L/∂h(t)
+        dot(da_t, W, dh_next)                                        # ∂L/∂h(t-1) = Wᵀ ∂L/∂a(t)
     dh0 = dh_next                                                    # ∂L/∂h(0)
 
     # Immediate partials of a(t), summed over t: one product each.
     da_rows = da.reshape(T * B, H)
     dW = da_rows.T @ rows_h_prev                                     # Σ_t ∂L/∂a(t) h(t-1)ᵀ
     dU = da_rows.T @ x.reshape(T * B, I)                             # Σ_t ∂L/∂a(t) x(t)ᵀ
-    db = da_rows.sum(axis=0)                                         # Σ_t ∂L/∂a(t)
+    db = column_sums(da_rows)                                        # Σ_t ∂L/∂a(t)
     dx = (da_rows @ p.U).reshape(T, B, I)                            # ∂L/∂x(t) = Uᵀ ∂L/∂a(t)
     return {"U": dU, "W": dW, "V": dV, "b": db, "c": dc, "h0": dh0, "x": dx}

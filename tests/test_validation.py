@@ -164,3 +164,13 @@ def test_random_params_reject_bad_sizes_and_dtypes(kwargs, error, name):
     sizes = dict(input_size=2, hidden_size=3, output_size=4)
     with pytest.raises(error, match=rf"^{name}:"):
         RNNParams.random(**{**sizes, **kwargs})
+
+
+def test_huge_finite_values_are_accepted():
+    # The finiteness check's fast path (Σ a² finite) overflows on values like
+    # these; the full check must then let them through.
+    problem = random_problem(T=3, B=2, I=I, H=H, O=O, loss="mse")
+    huge = problem.x.copy()
+    huge[0, 0, 0] = 1e200
+    L, g = bptt(problem.params, huge, problem.y, problem.h0, **problem.options)
+    assert np.isfinite(L) and np.isfinite(g.W).all()
