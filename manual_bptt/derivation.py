@@ -1,0 +1,259 @@
+"""The derivation of section 6.9, evaluated literally: the sum over k and its terms.
+
+The source writes the gradient of one step's loss as a sum over the earlier
+steps k through which W acts, each term a chain of Jacobians:
+
+    ∂L(t)/∂W = Σ_{k=1..t} ∂L(t)/∂o(t) · ∂o(t)/∂h(t) · (Π_{j=k+1..t} ∂h(j)/∂h(j-1)) · ∂h(k)/∂W
+
+and ∂L/∂W = Σ_t ∂L(t)/∂W; the same for U and b. Made exact (docs/derivation.md):
+
+- t and k run over 1..T. The source starts k at 0, but h(0) = h0 does not
+  depend on W, U or b, so that term is zero; it is the term of ∂L(t)/∂h0.
+- ∂h(k)/∂W is the immediate partial, h(k-1) held fixed: through a(k) alone,
+  ∂h(k)/∂W = diag(φ'(a(k))) · ∂a(k)/∂W with ∂a(k)/∂W_pq = e_p h(k-1)_q.
+- ∂h(j)/∂h(j-1) = diag(φ'(a(j))) · W, an (H, H) matrix per batch element.
+- Π_{j=k+1..t} is the product J(t) J(t-1) … J(k+1) in that order (the empty
+  product, for k = t, is the identity).
+
+`seed_formula_grads` evaluates exactly that, with explicit (B, H, H) Jacobian
+products, in O(T²) of them; it exists to be compared with `bptt`, whose O(T)
+recursion computes the same sums. `contributions` returns every term
+[t-1, k-1] of that double sum separately, `contribution_norms` their sizes, and
+`hidden_jacobian` the product ∂h(t)/∂h(k) itself, whose singular values show
+gradients vanishing or exploding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import activations, losses
+from .params import RNNGrads, RNNParams
+from .rnn import RNNCache, _forward
+from .validation import Problem, check_option, check_problem
+
+WRT = ("U", "W", "b")
+
+
+def seed_formula_grads(
+    params: RNNParams,
+    x,
+    y,
+    h0=None,
+    *,
+    nonlinearity: str = "tanh",
+    loss: str = "cross_entropy",
+    reduction: str = "sum",
+    batch_first: bool = False,
+) -> RNNGrads:
+    """Every gradient by the source's formula, term by term (O(T²) Jacobian products).
+
+    Same arguments and result as `bptt` (less the loss value): an RNNGrads
+    shaped like the arguments. V and c come from their one-term formula
+    ∂L/∂V = Σ_t ∂L(t)/∂o(t) h(t)ᵀ; h0 and x from the same chains as W, stopped
+    at h(0) and continued through ∂a(k)/∂x(k) = U.
+    """
+    problem = check_problem(
+        params, x, y, h0,
+        nonlinearity=nonlinearity, loss=loss, reduction=reduction, batch_first=batch_first,
+    )
+    p = problem.params
+    cache, do = _forward_and_upstream(problem)
+    T, B, _ = cache.x.shape
+    H = p.hidden_size
+    dphi = activations.dphi(nonlinearity, cache.a, cache.h[1:])
+    J = dphi[:, :, :, None] * p.W                                  # J[j-1] = ∂h(j)/∂h(j-1) = diag(φ'(a(j))) W
+    identity = np.broadcast_to(np.eye(H, dtype=p.dtype), (B, H, H))
+
+    g = {name: np.zeros_like(array) for name, array in p.items()}
+    g["h0"] = np.zeros((B, H), dtype=p.dtype)
+    g["x"] = np.zeros_like(cache.x)
+    for t in range(1, T + 1):
+        dL_do = do[t - 1]                                          # ∂L(t)/∂o(t), (B, O)
+        g["V"] += dL_do.T @ cache.h[t]                             # ∂L(t)/∂o(t) · ∂o(t)/∂V
+        g["c"] += dL_do.sum(axis=0)                                # ∂L(t)/∂o(t) · ∂o(t)/∂c
+        dL_dh_t = dL_do @ p.V                                      # ∂L(t)/∂o(t) · ∂o(t)/∂h(t), (B, H)
+        chain = identity                                           # Π_{j=k+1..t} ∂h(j)/∂h(j-1), empty at k = t
+        for k in range(t, 0, -1):
+            dL_dh_k = np.einsum("bi,bij->bj", dL_dh_t, chain)     # ∂L(t)/∂h(k)
+            dL_da_k = dL_dh_k * dphi[k - 1]                        # · ∂h(k)/∂a(k) = diag(φ'(a(k)))
+            g["W"] += dL_da_k.T @ cache.h[k - 1]                   # · ∂a(k)/∂W, immediate: h(k-1)
+            g["U"] += dL_da_k.T @ cache.x[k - 1]                   # · ∂a(k)/∂U: x(k)
+            g["b"] += dL_da_k.sum(axis=0)                          # · ∂a(k)/∂b: 1
+            g["x"][k - 1] += dL_da_k @ p.U                         # · ∂a(k)/∂x(k) = U
+            chain = chain @ J[k - 1]                               # now Π_{j=k..t}: one more factor on the right
+        g["h0"] += np.einsum("bi,bij->bj", dL_dh_t, chain)        # ∂L(t)/∂h(0): the chain down to j = 1
+    return RNNGrads(
+        U=g["U"], W=g["W"], V=g["V"], b=g["b"], c=g["c"],
+        h0=problem.h0_to_caller_layout(g["h0"]),
+        x=problem.to_caller_layout(g["x"]),
+    )
+
+
+def contributions(
+    params: RNNParams,
+    x,
+    y,
+    h0=None,
+    *,
+    wrt: str = "W",
+    nonlinearity: str = "tanh",
+    loss: str = "cross_entropy",
+    reduction: str = "sum",
+    batch_first: bool = False,
+) -> np.ndarray:
+    """Every term of the double sum, separately: shape (T, T, *shape of wrt).
+
+    Entry [t-1, k-1] is the term of ∂L(t)/∂wrt that flows through step k
+    (summed over the batch); it is zero for k > t. Summed over both axes it is
+    ∂L/∂wrt. `wrt` is "U", "W" or "b". Memory is T² times the parameter's size.
+    """
+    check_option("wrt", wrt, WRT)
+    problem = check_problem(
+        params, x, y, h0,
+        nonlinearity=nonlinearity, loss=loss, reduction=reduction, batch_first=batch_first,
+    )
+    cache, do = _forward_and_upstream(problem)
+    T = cache.x.shape[0]
+    shape = getattr(problem.params, wrt).shape
+    terms = np.zeros((T, T) + shape, dtype=problem.params.dtype)
+    for k, dL_da_k in _terms_by_step(problem.params, cache, do):
+        # dL_da_k[i] = ∂L(t)/∂a(k) for t = k + i; times the immediate ∂a(k)/∂wrt.
+        if wrt == "W":
+            terms[k - 1:, k - 1] = np.einsum("tbi,bj->tij", dL_da_k, cache.h[k - 1])
+        elif wrt == "U":
+            terms[k - 1:, k - 1] = np.einsum("tbi,bj->tij", dL_da_k, cache.x[k - 1])
+        else:
+            terms[k - 1:, k - 1] = dL_da_k.sum(axis=1)
+    return terms
+
+
+def contribution_norms(
+    params: RNNParams,
+    x,
+    y,
+    h0=None,
+    *,
+    wrt: str = "W",
+    nonlinearity: str = "tanh",
+    loss: str = "cross_entropy",
+    reduction: str = "sum",
+    batch_first: bool = False,
+) -> np.ndarray:
+    """The Frobenius norm of each term of `contributions`, shape (T, T), without storing them.
+
+    For W and U a term is Σ_n δ_n z_nᵀ over the batch (δ = ∂L(t)/∂a(k), z = h(k-1)
+    or x(k)); its squared norm is Σ_{n,m} (δ_n·δ_m)(z_n·z_m), so only (B, B) Gram
+    matrices are formed: O(T²·B²·H) work, fine for T in the hundreds.
+    """
+    check_option("wrt", wrt, WRT)
+    problem = check_problem(
+        params, x, y, h0,
+        nonlinearity=nonlinearity, loss=loss, reduction=reduction, batch_first=batch_first,
+    )
+    cache, do = _forward_and_upstream(problem)
+    T = cache.x.shape[0]
+    norms = np.zeros((T, T), dtype=problem.params.dtype)
+    for k, dL_da_k in _terms_by_step(problem.params, cache, do):
+        if wrt == "b":
+            norms[k - 1:, k - 1] = np.linalg.norm(dL_da_k.sum(axis=1), axis=-1)
+            continue
+        z = cache.h[k - 1] if wrt == "W" else cache.x[k - 1]      # (B, H) or (B, I)
+        delta_gram = np.einsum("tbi,tci->tbc", dL_da_k, dL_da_k)  # (δ_n·δ_m) for each t
+        squared = np.einsum("tbc,bc->t", delta_gram, z @ z.T)
+        norms[k - 1:, k - 1] = np.sqrt(np.maximum(squared, 0))    # ≥ 0 up to rounding
+    return norms
+
+
+@dataclass(frozen=True)
+class HiddenJacobian:
+    """∂h(t)/∂h(k) = Π_{j=k+1..t} diag(φ'(a(j))) W, one (H, H) matrix per batch element.
+
+    matrix: (B, H, H), or (H, H) for an unbatched x; entry [.., i, j] is
+    ∂h(t)_i / ∂h(k)_j. `np.asarray(jacobian)` gives the matrix.
+    """
+
+    matrix: np.ndarray
+    t: int
+    k: int
+
+    def __array__(self, dtype=None, copy=None):
+        return self.matrix if dtype is None else self.matrix.astype(dtype)
+
+    @property
+    def shape(self) -> tuple:
+        return self.matrix.shape
+
+    @property
+    def singular_values(self) -> np.ndarray:
+        """Per batch element, in decreasing order: (B, H), or (H,) unbatched."""
+        return np.linalg.svd(self.matrix, compute_uv=False)
+
+    @property
+    def spectral_norm(self) -> np.ndarray:
+        """The largest singular value ‖∂h(t)/∂h(k)‖₂: (B,), or a scalar unbatched."""
+        return self.singular_values[..., 0]
+
+
+def hidden_jacobian(
+    params: RNNParams,
+    x,
+    h0=None,
+    *,
+    t: int,
+    k: int,
+    nonlinearity: str = "tanh",
+    batch_first: bool = False,
+) -> HiddenJacobian:
+    """∂h(t)/∂h(k) for 0 ≤ k ≤ t ≤ T, as the product of the one-step Jacobians.
+
+    Its singular values measure how much a signal at step t is shrunk or
+    stretched on its way back to step k: the vanishing and exploding gradients.
+    """
+    problem = check_problem(
+        params, x, None, h0,
+        nonlinearity=nonlinearity, loss="cross_entropy", reduction="sum",
+        batch_first=batch_first, need_y=False,
+    )
+    T = problem.T
+    for name, value in (("t", t), ("k", k)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name}: expected an int step index, got {value!r}")
+    if not 0 <= k <= t <= T:
+        raise ValueError(f"t, k: expected 0 <= k <= t <= T = {T}, got t = {t}, k = {k}")
+    p = problem.params
+    cache = _forward(p, problem.x, problem.h0, nonlinearity)
+    dphi = activations.dphi(nonlinearity, cache.a, cache.h[1:])
+    B, H = problem.B, p.hidden_size
+    chain = np.broadcast_to(np.eye(H, dtype=p.dtype), (B, H, H))
+    for j in range(t, k, -1):                                      # J(t) J(t-1) … J(k+1)
+        chain = chain @ (dphi[j - 1][:, :, None] * p.W)
+    matrix = np.array(chain)                                       # own the memory (not a broadcast view)
+    return HiddenJacobian(matrix=matrix if problem.batched else matrix[0], t=t, k=k)
+
+
+def _forward_and_upstream(problem: Problem) -> tuple[RNNCache, np.ndarray]:
+    """The forward cache and do[t-1] = ∂L(t)/∂o(t) (the reduction's factor included)."""
+    cache = _forward(problem.params, problem.x, problem.h0, problem.nonlinearity)
+    _, do = losses.loss_and_grad(problem.loss, problem.reduction, cache.o, problem.y)
+    return cache, do
+
+
+def _terms_by_step(p: RNNParams, cache: RNNCache, do: np.ndarray):
+    """For k = T down to 1, yield (k, δ) with δ[t-k] = ∂L(t)/∂a(k) for t = k..T: (T-k+1, B, H).
+
+    Every source t is carried back at once: row t-1 of `dL_dh` holds ∂L(t)/∂h(k)
+    for the current k, so each step is one product over all the sources still
+    active, and the whole table costs T products instead of T².
+    """
+    T = cache.x.shape[0]
+    dphi = activations.dphi(cache.nonlinearity, cache.a, cache.h[1:])
+    local = do @ p.V                                               # ∂L(t)/∂o(t) · ∂o(t)/∂h(t) for every t
+    dL_dh = np.empty_like(local)
+    for k in range(T, 0, -1):
+        dL_dh[k - 1] = local[k - 1]                                # source t = k enters at its own step
+        dL_da = dL_dh[k - 1:] * dphi[k - 1]                        # ∂L(t)/∂a(k) = ∂L(t)/∂h(k) ⊙ φ'(a(k))
+        yield k, dL_da
+        dL_dh[k - 1:] = dL_da @ p.W                                # ∂L(t)/∂h(k-1) = Wᵀ ∂L(t)/∂a(k)

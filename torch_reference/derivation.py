@@ -1,0 +1,120 @@
+"""Autograd witnesses for the terms of the derivation (manual_bptt.derivation).
+
+nn.RNN shares one W across all steps, so it cannot say which step a gradient
+came through. Here the network is unrolled with PyTorch operations and the
+parameter of interest gets one copy per step: the model computes the same
+function, and autograd's gradient of L(t) with respect to copy k is exactly the
+term of ∂L(t)/∂W that flows through step k, [t-1, k-1] of `contributions`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.autograd.functional import jacobian
+
+from manual_bptt import RNNParams
+from manual_bptt.derivation import WRT
+from manual_bptt.validation import Problem, check_option, check_problem
+
+
+def torch_contributions(
+    params: RNNParams,
+    x,
+    y,
+    h0=None,
+    *,
+    wrt: str = "W",
+    nonlinearity: str = "tanh",
+    loss: str = "cross_entropy",
+    reduction: str = "sum",
+    batch_first: bool = False,
+) -> np.ndarray:
+    """(T, T, *shape of wrt): [t-1, k-1] = ∂L(t)/∂(copy k of wrt), by autograd."""
+    check_option("wrt", wrt, WRT)
+    problem = check_problem(
+        params, x, y, h0,
+        nonlinearity=nonlinearity, loss=loss, reduction=reduction, batch_first=batch_first,
+    )
+    T = problem.T
+    shared = _tensors(problem.params)
+    copies = [shared[wrt].clone().requires_grad_() for _ in range(T)]
+    h = _initial_state(problem)
+    step_losses = []
+    for k in range(1, T + 1):
+        step_params = {**shared, wrt: copies[k - 1]}
+        h = _cell(problem, step_params, k, h)
+        o = F.linear(h, shared["V"], shared["c"])
+        step_losses.append(_step_loss(problem, o, k))
+
+    terms = np.zeros((T, T) + tuple(shared[wrt].shape), dtype=problem.params.dtype)
+    for t, L_t in enumerate(step_losses, start=1):
+        grads = torch.autograd.grad(L_t, copies[:t], retain_graph=True)
+        for k, grad in enumerate(grads, start=1):
+            terms[t - 1, k - 1] = grad.numpy()
+    return terms
+
+
+def torch_hidden_jacobian(
+    params: RNNParams,
+    x,
+    h0=None,
+    *,
+    t: int,
+    k: int,
+    nonlinearity: str = "tanh",
+    batch_first: bool = False,
+) -> np.ndarray:
+    """∂h(t)/∂h(k) by torch.autograd.functional.jacobian: (B, H, H), or (H, H) unbatched."""
+    problem = check_problem(
+        params, x, None, h0,
+        nonlinearity=nonlinearity, loss="cross_entropy", reduction="sum",
+        batch_first=batch_first, need_y=False,
+    )
+    shared = _tensors(problem.params)
+    h_k = _initial_state(problem)
+    with torch.no_grad():
+        for j in range(1, k + 1):
+            h_k = _cell(problem, shared, j, h_k)
+
+    def h_t_of(h_start: torch.Tensor) -> torch.Tensor:
+        h = h_start
+        for j in range(k + 1, t + 1):
+            h = _cell(problem, shared, j, h)
+        return h
+
+    full = jacobian(h_t_of, h_k)                                   # (B, H, B, H): batch elements are independent
+    B = problem.B
+    per_example = torch.stack([full[n, :, n, :] for n in range(B)]).numpy()
+    return per_example if problem.batched else per_example[0]
+
+
+def _tensors(p: RNNParams) -> dict[str, torch.Tensor]:
+    return {name: torch.tensor(array) for name, array in p.items()}
+
+
+def _initial_state(problem: Problem) -> torch.Tensor:
+    H = problem.params.hidden_size
+    if problem.h0 is None:
+        return torch.zeros((problem.B, H), dtype=torch.tensor(problem.params.U).dtype)
+    return torch.tensor(problem.h0)
+
+
+def _cell(problem: Problem, q: dict[str, torch.Tensor], k: int, h_prev: torch.Tensor) -> torch.Tensor:
+    """h(k) = φ(U x(k) + W h(k-1) + b), with whichever tensors q holds for step k."""
+    x_k = torch.tensor(problem.x[k - 1])
+    a = F.linear(x_k, q["U"]) + F.linear(h_prev, q["W"]) + q["b"]
+    return torch.tanh(a) if problem.nonlinearity == "tanh" else torch.relu(a)
+
+
+def _step_loss(problem: Problem, o: torch.Tensor, k: int) -> torch.Tensor:
+    """L(k) with the reduction's factor: L = Σ_k L(k) matches bptt's L."""
+    if problem.loss == "cross_entropy":
+        target = torch.as_tensor(problem.y[k - 1], dtype=torch.long)
+        L = F.cross_entropy(o, target, reduction="sum")
+        count = problem.T * problem.B
+    else:
+        L = 0.5 * F.mse_loss(o, torch.tensor(problem.y[k - 1]), reduction="sum")
+        count = problem.T * problem.B * problem.params.output_size
+    return L / count if problem.reduction == "mean" else L
