@@ -23,10 +23,16 @@ test-thorough: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_rnn.py
 
+## mutate: mutation testing of manual_bptt with mutmut (about half an hour; docs/testing.md)
+mutate: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[mutation]'
+	rm -rf mutants
+	$(BIN)/mutmut run; status=$$?; $(BIN)/mutmut results; exit $$status
+
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,bench]'
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) .hypothesis .pytest_cache *.egg-info
+	rm -rf $(VENV) .hypothesis .pytest_cache *.egg-info mutants

@@ -62,29 +62,28 @@ def seed_formula_grads(
     p = problem.params
     cache, do = _forward_and_upstream(problem)
     T, B, _ = cache.x.shape
-    H = p.hidden_size
     dphi = activations.dphi(nonlinearity, cache.a, cache.h[1:])
     J = dphi[:, :, :, None] * p.W                                  # J[j-1] = ∂h(j)/∂h(j-1) = diag(φ'(a(j))) W
-    identity = np.broadcast_to(np.eye(H, dtype=p.dtype), (B, H, H))
 
     g = {name: np.zeros_like(array) for name, array in p.items()}
-    g["h0"] = np.zeros((B, H), dtype=p.dtype)
+    g["h0"] = np.zeros_like(cache.h[0])
     g["x"] = np.zeros_like(cache.x)
     for t in range(1, T + 1):
         dL_do = do[t - 1]                                          # ∂L(t)/∂o(t), (B, O)
         g["V"] += dL_do.T @ cache.h[t]                             # ∂L(t)/∂o(t) · ∂o(t)/∂V
         g["c"] += dL_do.sum(axis=0)                                # ∂L(t)/∂o(t) · ∂o(t)/∂c
         dL_dh_t = dL_do @ p.V                                      # ∂L(t)/∂o(t) · ∂o(t)/∂h(t), (B, H)
-        chain = identity                                           # Π_{j=k+1..t} ∂h(j)/∂h(j-1), empty at k = t
+        dL_dh_k = dL_dh_t                                          # k = t: the product over j is empty
         for k in range(t, 0, -1):
-            dL_dh_k = np.einsum("bi,bij->bj", dL_dh_t, chain)     # ∂L(t)/∂h(k)
             dL_da_k = dL_dh_k * dphi[k - 1]                        # · ∂h(k)/∂a(k) = diag(φ'(a(k)))
             g["W"] += dL_da_k.T @ cache.h[k - 1]                   # · ∂a(k)/∂W, immediate: h(k-1)
             g["U"] += dL_da_k.T @ cache.x[k - 1]                   # · ∂a(k)/∂U: x(k)
             g["b"] += dL_da_k.sum(axis=0)                          # · ∂a(k)/∂b: 1
             g["x"][k - 1] += dL_da_k @ p.U                         # · ∂a(k)/∂x(k) = U
-            chain = chain @ J[k - 1]                               # now Π_{j=k..t}: one more factor on the right
-        g["h0"] += np.einsum("bi,bij->bj", dL_dh_t, chain)        # ∂L(t)/∂h(0): the chain down to j = 1
+            # Π_{j=k..t} ∂h(j)/∂h(j-1), one more factor on the right, then ∂L(t)/∂h(k-1):
+            chain = J[k - 1] if k == t else chain @ J[k - 1]
+            dL_dh_k = np.einsum("bi,bij->bj", dL_dh_t, chain)
+        g["h0"] += dL_dh_k                                         # ∂L(t)/∂h(0): the chain down to j = 1
     return RNNGrads(
         U=g["U"], W=g["W"], V=g["V"], b=g["b"], c=g["c"],
         h0=problem.h0_to_caller_layout(g["h0"]),
@@ -180,7 +179,8 @@ class HiddenJacobian:
     k: int
 
     def __array__(self, dtype=None, copy=None):
-        return self.matrix if dtype is None else self.matrix.astype(dtype)
+        # NumPy casts or copies the result itself when asked for a dtype or a copy.
+        return self.matrix
 
     @property
     def shape(self) -> tuple:

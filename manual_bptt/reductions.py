@@ -13,10 +13,10 @@ import numpy as np
 
 
 def column_sums(M: np.ndarray) -> np.ndarray:
-    """Σ_i M[i, :] for a 2-d M: shape (M.shape[1],)."""
-    return np.ones(M.shape[0], dtype=M.dtype) @ M
+    """Σ_i M[i, :] for a 2-d M: shape (M.shape[1],), the dtype of M."""
+    return np.ones_like(M[:, 0]) @ M
 
 
 def row_sums(M: np.ndarray) -> np.ndarray:
-    """Σ_j M[:, j] for a 2-d M, kept as a column: shape (M.shape[0], 1)."""
-    return (M @ np.ones(M.shape[1], dtype=M.dtype))[:, None]
+    """Σ_j M[:, j] for a 2-d M, kept as a column: shape (M.shape[0], 1), the dtype of M."""
+    return (M @ np.ones_like(M[0]))[:, None]

@@ -12,7 +12,7 @@ Every profile has deadline=None: an example that calls torch costs a few ms,
 and the first call in a process pays for torch's lazy initialisation.
 """
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 settings.register_profile("dev", max_examples=40, deadline=None)
 settings.register_profile(
@@ -36,6 +36,10 @@ settings.register_profile(
     deadline=None,
     derandomize=True,
     database=None,
+    # A mutant only has to be caught, not explained: skipping the shrink phase
+    # keeps a failing run short, so a killed mutant is never mistaken for a hang.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    report_multiple_bugs=False,
     suppress_health_check=list(HealthCheck),
 )
 settings.load_profile("dev")

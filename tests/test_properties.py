@@ -132,3 +132,31 @@ def test_forward_cache_follows_the_equations(problem):
         np.testing.assert_allclose(cache.a[t - 1], a_t, rtol=tol.rtol, atol=tol.atol * 10)
         np.testing.assert_allclose(cache.h[t], phi(cache.a[t - 1]), rtol=tol.rtol, atol=tol.atol)
         np.testing.assert_allclose(cache.o[t - 1], cache.h[t] @ p.V.T + p.c, rtol=tol.rtol, atol=tol.atol * 10)
+
+
+def test_cross_entropy_is_stable_for_huge_logits():
+    """Logits in the thousands, far apart between rows: exp would overflow or underflow
+    without subtracting each row's own maximum. The result must stay finite and agree
+    with the float64 reference loop, which uses the same identity row by row."""
+    from .witnesses import reference_loss
+
+    problem = random_problem(T=3, B=2, I=2, H=3, O=4, seed=5)
+    params = problem.params.replace(V=problem.params.V * 4000.0, c=problem.params.c + 1000.0)
+    L, g = bptt(params, problem.x, problem.y, problem.h0)
+    assert np.isfinite(L) and all(np.isfinite(array).all() for _, array in g.items())
+    L_ref = reference_loss(params, problem.x, problem.y, problem.h0, **problem.options)
+    assert abs(L - L_ref) <= 1e-9 * abs(L_ref), (L, L_ref)
+
+
+def test_loss_and_grad_leaves_o_alone_unless_told():
+    from manual_bptt import losses
+
+    problem = random_problem(T=3, B=2, loss="mse")
+    o = rnn_forward(problem.params, problem.x, problem.h0).o
+    before = o.copy()
+    for name, y in (("mse", problem.y), ("cross_entropy", np.zeros((3, 2), dtype=np.int64))):
+        _, do = losses.loss_and_grad(name, "sum", o, y)
+        np.testing.assert_array_equal(o, before)
+        assert do is not o
+    _, do = losses.loss_and_grad("mse", "sum", o, problem.y, overwrite_o=True)
+    assert do is o

@@ -73,3 +73,46 @@ def test_design_tolerances():
     assert (TOLERANCES[np.dtype(np.float32)].rtol, TOLERANCES[np.dtype(np.float32)].atol) == (1e-4, 1e-6)
     with pytest.raises(KeyError, match="no row named"):
         compare_grads(*[grads()[1]] * 2)["nope"]
+
+
+def test_the_table_format():
+    """The exact text a reader sees (README, "Reading a failure"), built from fixed rows."""
+    from manual_bptt import GradientReport, GradientRow
+
+    tol = TOLERANCES[np.dtype(np.float64)]
+    report = GradientReport(
+        rows=(
+            GradientRow("L", (), 0.0, 145.1, tol),
+            GradientRow("W", (8, 8), 0.2113, 2.029, tol),
+            GradientRow("x", (20, 4, 5), 1.11e-16, 0.0, tol),
+        ),
+        actual_name="manual bptt",
+        reference_name="torch.autograd",
+        dtype=np.dtype(np.float64),
+    )
+    assert str(report) == "\n".join([
+        "manual bptt vs torch.autograd (float64)",
+        "name  shape      max|Δ|   max|ref|      ratio    allowed",
+        "L     scalar  0.000e+00  1.451e+02  0.000e+00  1.451e-09    ok",
+        "W     8x8     2.113e-01  2.029e+00  1.041e-01  2.039e-11  FAIL",
+        "x     20x4x5  1.110e-16  0.000e+00        inf  1.000e-13    ok",
+        "1 of 3 FAIL: W (max|Δ| <= 1e-11·max|ref| + 1e-13)",
+    ])
+    agreeing = GradientReport(rows=report.rows[:1], actual_name="a", reference_name="b",
+                              dtype=np.dtype(np.float32))
+    assert str(agreeing).splitlines()[0] == "a vs b (float32)"
+    assert str(agreeing).splitlines()[-1] == "all agree (max|Δ| <= 1e-11·max|ref| + 1e-13)"
+
+
+def test_defaults_rows_and_loss_row():
+    L, g = grads()
+    report = compare_grads(g, g)
+    assert str(report).splitlines()[0] == "manual vs reference (float64)"
+    assert [row.name for row in report.rows] == ["U", "W", "V", "b", "c", "h0", "x"]
+    with_loss = compare_grads(g, g, loss=L, reference_loss=L)
+    assert [row.name for row in with_loss.rows] == ["L", "U", "W", "V", "b", "c", "h0", "x"]
+    # One loss alone is not a comparison: no L row.
+    assert compare_grads(g, g, loss=L).rows[0].name == "U"
+    assert compare_grads(g, g, reference_loss=L).rows[0].name == "U"
+    mismatch = compare_grads(altered(g, "c", lambda c: c[:1]), g)["c"]
+    assert mismatch.shape == (1,) and mismatch.max_abs_reference == np.abs(g.c).max()

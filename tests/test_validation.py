@@ -174,3 +174,28 @@ def test_huge_finite_values_are_accepted():
     huge[0, 0, 0] = 1e200
     L, g = bptt(problem.params, huge, problem.y, problem.h0, **problem.options)
     assert np.isfinite(L) and np.isfinite(g.W).all()
+
+
+@pytest.mark.parametrize("layout, loss, expected", [
+    (dict(), "cross_entropy", "y: expected class labels of shape (T, B) = (4, 3)"),
+    (dict(batch_first=True), "cross_entropy", "y: expected class labels of shape (B, T) = (3, 4)"),
+    (dict(batched=False, B=1), "cross_entropy", "y: expected class labels of shape (T,) = (4,)"),
+    (dict(), "mse", "y: expected MSE targets shaped like o, (T, B, O) = (4, 3, 3)"),
+    (dict(batch_first=True), "mse", "y: expected MSE targets shaped like o, (B, T, O) = (3, 4, 3)"),
+    (dict(batched=False, B=1), "mse", "y: expected MSE targets shaped like o, (T, O) = (4, 3)"),
+])
+def test_target_shape_errors_spell_out_the_layout(layout, loss, expected):
+    problem = random_problem(**{**dict(T=T, B=B, I=I, H=H, O=O, loss=loss), **layout})
+    wrong = np.concatenate([problem.y, problem.y], axis=-1)
+    with pytest.raises(ValueError) as caught:
+        bptt(problem.params, problem.x, wrong, problem.h0, **problem.options)
+    assert str(caught.value).startswith(expected), str(caught.value)
+
+
+@pytest.mark.parametrize("batch_first, expected", [(False, "(T, B, I)"), (True, "(B, T, I)")])
+def test_x_rank_error_spells_out_the_layout(batch_first, expected):
+    with pytest.raises(ValueError) as caught:
+        bptt(P, X[None], valid()["y"], None, batch_first=batch_first)
+    assert str(caught.value) == (
+        f"x: expected a 3-d array {expected} or an unbatched 2-d array (T, I), got shape (1, 4, 3, 2)"
+    )
