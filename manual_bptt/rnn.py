@@ -111,7 +111,7 @@ def bptt(
     # The cache is bptt's own and dropped on return, so its buffers are reused:
     # o becomes ∂L/∂o and a becomes φ'(a) (peak memory stays near the activations).
     L, do = losses.loss_and_grad(loss, reduction, cache.o, problem.y, overwrite_o=True)
-    g = _backward(problem.params, cache, do, reuse_cache=True)
+    g = _backward(problem.params, cache, do)
     return L, RNNGrads(
         U=g["U"], W=g["W"], V=g["V"], b=g["b"], c=g["c"],
         h0=problem.h0_to_caller_layout(g["h0"]),
@@ -140,17 +140,17 @@ def _forward(p: RNNParams, x: np.ndarray, h0: np.ndarray | None, nonlinearity: s
     return RNNCache(x=x, a=a, h=h, o=o, nonlinearity=nonlinearity)
 
 
-def _backward(p: RNNParams, cache: RNNCache, do: np.ndarray, *, reuse_cache: bool = False) -> dict[str, np.ndarray]:
+def _backward(p: RNNParams, cache: RNNCache, do: np.ndarray) -> dict[str, np.ndarray]:
     """Gradients (time-major) from the upstream signal do: (T, B, O), do[t-1] = ∂L/∂o(t).
 
-    With reuse_cache=True the cache's a is overwritten by φ'(a(t)) (saving a
-    (T, B, H) buffer); bptt does that with the cache it made and then drops.
+    Consumes the cache: its a is overwritten by φ'(a(t)), saving a (T, B, H)
+    buffer. bptt makes the cache for this call alone and drops it after.
     """
     x, a, h = cache.x, cache.a, cache.h
     T, B, I = x.shape
     H, O = p.hidden_size, p.output_size
     rows_h, rows_h_prev = h[1:].reshape(T * B, H), h[:-1].reshape(T * B, H)
-    dphi = activations.dphi(cache.nonlinearity, a, h[1:], out=a if reuse_cache else None)  # φ'(a(t)), all t
+    dphi = activations.dphi(cache.nonlinearity, a, h[1:], out=a)     # φ'(a(t)) for every t, in a's buffer
 
     # Output layer: no recursion, one product over all T·B rows.
     do_rows = do.reshape(T * B, O)

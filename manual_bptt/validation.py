@@ -136,9 +136,7 @@ def check_problem(
         _check_finite("h0", h0)
         h0 = h0 if batched else h0[None]
 
-    y_tb = None
-    if need_y:
-        y_tb = _check_targets(y, loss, x.shape[:-1], O, dtype, batched, batch_first)
+    y_tb = _check_targets(y, loss, x.shape[:-1], O, dtype, batched, batch_first) if need_y else None
     return Problem(
         params=params,
         x=x_tb,
@@ -156,7 +154,7 @@ def _check_targets(y, loss, lead_shape, O, dtype, batched, batch_first) -> np.nd
     """Labels (cross-entropy) or targets (MSE), in the layout of x."""
     if loss == "cross_entropy":
         y = _as_array("y", y)
-        if y.dtype.kind not in "iu":
+        if not np.issubdtype(y.dtype, np.integer):
             raise TypeError(
                 f"y: expected integer class labels for loss='cross_entropy', got dtype {y.dtype}"
             )
@@ -213,10 +211,9 @@ def _as_array(name: str, value) -> np.ndarray:
 def _as_float_array(name: str, value, dtype: np.dtype) -> np.ndarray:
     array = _as_array(name, value)
     if array.dtype != dtype:
-        kind = {"f": "", "i": "integer ", "u": "integer ", "b": "boolean ", "c": "complex "}
         raise TypeError(
             f"{name}: expected a {dtype} array (the dtype of params; nothing is cast), "
-            f"got {kind.get(array.dtype.kind, '')}dtype {array.dtype}"
+            f"got dtype {array.dtype}"
         )
     return array
 

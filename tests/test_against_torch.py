@@ -117,3 +117,12 @@ def test_params_round_trip_through_the_twin():
         for (name, want), (_, got) in zip(p.items(), back.items()):
             assert got.dtype == want.dtype, name
             np.testing.assert_array_equal(got, want, err_msg=name)
+
+
+def test_relu_at_exactly_zero_agrees_with_torch():
+    # x, h0 and b all zero make every a(t) exactly 0, where relu has no derivative;
+    # both sides must take relu'(0) = 0.
+    problem = random_problem(T=4, B=2, I=3, H=5, O=3, nonlinearity="relu", random_h0=False)
+    params = problem.params.replace(b=np.zeros(5))
+    x = np.zeros_like(problem.x)
+    assert_agree(compare(params, x, problem.y, None, **problem.options), problem)

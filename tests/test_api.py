@@ -99,3 +99,29 @@ def test_report_lookup_names_the_rows_it_has():
     assert report["h0"].name == "h0"
     with pytest.raises(KeyError, match="no row named 'L'; rows: U, W, V, b, c, h0, x"):
         report["L"]
+
+
+def test_random_problem_defaults_and_distributions():
+    problem = random_problem()
+    assert problem.recipe == dict(T=20, B=4, I=5, H=8, O=6, seed=0, dtype="float64", nonlinearity="tanh",
+                                  loss="cross_entropy", reduction="sum", batch_first=False, batched=True,
+                                  random_h0=True)
+    big = random_problem(T=50, B=40, I=20, H=50, O=7, seed=1)
+    assert abs(big.h0.std() - 0.5) < 0.02 and abs(big.x.std() - 1.0) < 0.02
+    assert big.y.min() == 0 and big.y.max() == 6
+    with pytest.raises(ValueError, match=r"^B: an unbatched problem has B = 1, got B = 3$"):
+        random_problem(B=3, batched=False)
+
+
+def test_relu_derivative_at_zero_is_zero_as_in_torch():
+    """a(t) = 0 exactly when x, h0 and b are zero: relu'(0) must be 0, torch's convention."""
+    problem = random_problem(T=4, B=2, I=3, H=5, O=3, nonlinearity="relu", loss="mse", random_h0=False)
+    params = problem.params.replace(b=np.zeros(5))
+    x = np.zeros_like(problem.x)
+    _, g = bptt(params, x, problem.y, None, **problem.options)
+    # Every a(t) is 0, so nothing flows back into the recurrent part.
+    for name in ("U", "W", "b", "h0", "x"):
+        assert not getattr(g, name).any(), name
+    assert compare_grads(seed_formula_grads(params, x, problem.y, None, **problem.options), g).ok
+    J = hidden_jacobian(params, x, None, t=2, k=1, nonlinearity="relu")
+    assert not np.asarray(J).any()

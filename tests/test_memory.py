@@ -4,8 +4,8 @@ tracemalloc counts every buffer NumPy allocates, so the peak of one call is the
 same on every run (no timing involved). For this problem the activations a, h,
 o take 103,424 float64 values; ∂L/∂a and the returned ∂L/∂x add 46,080 (1.45×),
 and per-row vectors of the loss bring the measured peak to 1.53×. Computing
-∂L/∂o in a copy of o, or φ'(a) in a fresh buffer, would take it to 1.72× and
-1.92×: the bound of 1.6× is set between the two.
+∂L/∂o in a copy of o would take it to 1.72×; φ'(a) in a fresh buffer to 1.92×
+for tanh and 1.58× for relu (a boolean array). The bound, 1.55×, lies between.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ def peak_bytes(problem) -> int:
 
 
 @pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
-def test_peak_allocation_stays_near_the_activations(loss):
-    problem = random_problem(T=T, B=B, I=I, H=H, O=O, loss=loss)
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_peak_allocation_stays_near_the_activations(loss, nonlinearity):
+    problem = random_problem(T=T, B=B, I=I, H=H, O=O, loss=loss, nonlinearity=nonlinearity)
     ratio = peak_bytes(problem) / ACTIVATIONS
-    assert ratio < 1.6, f"bptt allocated {ratio:.2f}x the activations a, h, o (expected about 1.53x)"
+    assert ratio < 1.55, f"bptt allocated {ratio:.2f}x the activations a, h, o (expected about 1.53x)"

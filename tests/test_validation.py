@@ -42,9 +42,10 @@ BAD_INPUTS = [
     ("params not RNNParams", dict(params={"U": P.U}), TypeError, "params", "dict"),
     ("params NaN", dict(params=params_with(W=with_nan(P.W, (1, 2)))), ValueError, "params.W", "nan"),
     ("params inf", dict(params=params_with(c=P.c + np.inf)), ValueError, "params.c", "inf"),
-    ("x int", dict(x=np.ones((T, B, I), dtype=np.int64)), TypeError, "x", "int64"),
-    ("x complex", dict(x=X.astype(np.complex128)), TypeError, "x", "complex"),
-    ("x float32 with float64 params", dict(x=X.astype(np.float32)), TypeError, "x", "float32"),
+    ("x int", dict(x=np.ones((T, B, I), dtype=np.int64)), TypeError, "x", "got dtype int64"),
+    ("x complex", dict(x=X.astype(np.complex128)), TypeError, "x", "got dtype complex128"),
+    ("x bool", dict(x=X > 0), TypeError, "x", "got dtype bool"),
+    ("x float32 with float64 params", dict(x=X.astype(np.float32)), TypeError, "x", "got dtype float32"),
     ("x 1-d", dict(x=X[:, 0, 0]), ValueError, "x", "(4,)"),
     ("x 4-d", dict(x=X[None]), ValueError, "x", "(1, 4, 3, 2)"),
     ("x wrong I", dict(x=np.zeros((T, B, I + 1))), ValueError, "x", "(4, 3, 3)"),
@@ -199,3 +200,60 @@ def test_x_rank_error_spells_out_the_layout(batch_first, expected):
     assert str(caught.value) == (
         f"x: expected a 3-d array {expected} or an unbatched 2-d array (T, I), got shape (1, 4, 3, 2)"
     )
+
+
+def test_messages_in_full():
+    """A few whole messages, as a reader sees them."""
+    args = valid()
+    cases = [
+        (dict(x=with_nan(X, (2, 1, 0))),
+         "x: expected finite values, got nan at index (2, 1, 0) (1 non-finite of 24)"),
+        (dict(x=X.astype(np.float32)),
+         "x: expected a float64 array (the dtype of params; nothing is cast), got dtype float32"),
+        (dict(y=np.full((T, B), O)),
+         "y: expected class labels in [0, O) = [0, 3), got values from 3 to 3"),
+        (dict(params=[P.U]),
+         "params: expected an RNNParams, got list; build one with "
+         "RNNParams(U=..., W=..., V=..., b=..., c=...) or RNNParams.random(...)"),
+    ]
+    for changes, message in cases:
+        with pytest.raises((ValueError, TypeError)) as caught:
+            call_bptt({**args, **changes})
+        assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(b=P.b.astype(np.float32)),
+     "params: expected one dtype for U, W, V, b, c, got U float64, W float64, V float64, b float32, c float64"),
+    (dict(U=np.zeros((H, I + 1)), W=np.zeros((H, H + 1))),
+     "params.W: expected shape (H, H) = (5, 5) (H=5 and I=3 from U, O=3 from V), got (5, 6)"),
+    (dict(U=np.zeros((H, I)), V=np.zeros((O, H + 1))),
+     "params.V: expected shape (O, H) = (3, 5) (H=5 and I=2 from U, O=3 from V), got (3, 6)"),
+    (dict(b=np.zeros(H + 1)),
+     "params.b: expected shape (H,) = (5,) (H=5 and I=2 from U, O=3 from V), got (6,)"),
+    (dict(c=np.zeros(O + 1)),
+     "params.c: expected shape (O,) = (3,) (H=5 and I=2 from U, O=3 from V), got (4,)"),
+    (dict(U=np.zeros((H, 0))),
+     "params: expected I >= 1, got I = 0"),
+    (dict(V=np.zeros((0, H)), c=np.zeros(0)),
+     "params: expected O >= 1, got O = 0"),
+    (dict(U=np.zeros((0, I)), W=np.zeros((0, 0)), V=np.zeros((O, 0)), b=np.zeros(0)),
+     "params: expected H >= 1, got H = 0"),
+])
+def test_params_messages_in_full(changes, message):
+    with pytest.raises((ValueError, TypeError)) as caught:
+        RNNParams(**{**dict(P.items()), **changes})
+    assert str(caught.value) == message
+
+
+def test_problem_is_time_major_and_batched_whatever_the_layout():
+    from manual_bptt.validation import check_problem
+
+    for layout in (dict(), dict(batch_first=True), dict(batched=False, B=1)):
+        problem = random_problem(**{**dict(T=T, B=B, I=I, H=H, O=O, loss="mse"), **layout})
+        checked = check_problem(problem.params, problem.x, problem.y, problem.h0, **problem.options)
+        n = 1 if "batched" in layout else B
+        assert checked.x.shape == (T, n, I) and checked.y.shape == (T, n, O)
+        assert checked.h0.shape == (n, H)
+        assert check_problem(problem.params, problem.x, None, problem.h0, **problem.options,
+                             need_y=False).y is None
