@@ -127,7 +127,7 @@ def _forward(p: RNNParams, x: np.ndarray, h0: np.ndarray | None, nonlinearity: s
     h[0] = 0 if h0 is None else h0                                   # h(0) = h0
     a = (x.reshape(T * B, I) @ p.U.T).reshape(T, B, H)               # U x(t), all steps in one product
     a += p.b                                                         # + b
-    WT = p.W.T
+    WT = np.ascontiguousarray(p.W.T)                                 # Wᵀ, one (H, H) copy: BLAS is faster on it
     # Local names, positional out= and rows as views from iteration (not a[t - 1]):
     # each saves a lookup or a temporary in the one loop that runs T times.
     phi, dot, add = activations.PHI[nonlinearity], np.dot, np.add
