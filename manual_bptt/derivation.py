@@ -109,23 +109,16 @@ def contributions(
     (summed over the batch); it is zero for k > t. Summed over both axes it is
     ∂L/∂wrt. `wrt` is "U", "W" or "b". Memory is T² times the parameter's size.
     """
-    check_option("wrt", wrt, WRT)
-    problem = check_problem(
-        params, x, y, h0,
-        nonlinearity=nonlinearity, loss=loss, reduction=reduction, batch_first=batch_first,
-    )
-    cache, do = _forward_and_upstream(problem)
-    T = cache.x.shape[0]
-    shape = getattr(problem.params, wrt).shape
-    terms = np.zeros((T, T) + shape, dtype=problem.params.dtype)
-    for k, dL_da_k in _terms_by_step(problem.params, cache, do):
-        # dL_da_k[i] = ∂L(t)/∂a(k) for t = k + i; times the immediate ∂a(k)/∂wrt.
-        if wrt == "W":
-            terms[k - 1:, k - 1] = np.einsum("tbi,bj->tij", dL_da_k, cache.h[k - 1])
-        elif wrt == "U":
-            terms[k - 1:, k - 1] = np.einsum("tbi,bj->tij", dL_da_k, cache.x[k - 1])
-        else:
+    options = dict(nonlinearity=nonlinearity, loss=loss, reduction=reduction, batch_first=batch_first)
+    problem, steps = _checked_steps(params, x, y, h0, wrt, options)
+    T = problem.T
+    terms = np.zeros((T, T) + getattr(problem.params, wrt).shape, dtype=problem.params.dtype)
+    for k, dL_da_k, z_k in steps:
+        # dL_da_k[i] = ∂L(t)/∂a(k) for t = k + i, times the immediate ∂a(k)/∂wrt: z(k)ᵀ, or 1 for b.
+        if z_k is None:
             terms[k - 1:, k - 1] = dL_da_k.sum(axis=1)
+        else:
+            terms[k - 1:, k - 1] = np.einsum("tbi,bj->tij", dL_da_k, z_k)
     return terms
 
 
@@ -147,21 +140,16 @@ def contribution_norms(
     or x(k)); its squared norm is Σ_{n,m} (δ_n·δ_m)(z_n·z_m), so only (B, B) Gram
     matrices are formed: O(T²·B²·H) work, fine for T in the hundreds.
     """
-    check_option("wrt", wrt, WRT)
-    problem = check_problem(
-        params, x, y, h0,
-        nonlinearity=nonlinearity, loss=loss, reduction=reduction, batch_first=batch_first,
-    )
-    cache, do = _forward_and_upstream(problem)
-    T = cache.x.shape[0]
+    options = dict(nonlinearity=nonlinearity, loss=loss, reduction=reduction, batch_first=batch_first)
+    problem, steps = _checked_steps(params, x, y, h0, wrt, options)
+    T = problem.T
     norms = np.zeros((T, T), dtype=problem.params.dtype)
-    for k, dL_da_k in _terms_by_step(problem.params, cache, do):
-        if wrt == "b":
+    for k, dL_da_k, z_k in steps:
+        if z_k is None:
             norms[k - 1:, k - 1] = np.linalg.norm(dL_da_k.sum(axis=1), axis=-1)
             continue
-        z = cache.h[k - 1] if wrt == "W" else cache.x[k - 1]      # (B, H) or (B, I)
         delta_gram = np.einsum("tbi,tci->tbc", dL_da_k, dL_da_k)  # (δ_n·δ_m) for each t
-        squared = np.einsum("tbc,bc->t", delta_gram, z @ z.T)
+        squared = np.einsum("tbc,bc->t", delta_gram, z_k @ z_k.T)
         norms[k - 1:, k - 1] = np.sqrt(np.maximum(squared, 0))    # ≥ 0 up to rounding
     return norms
 
@@ -239,6 +227,24 @@ def _forward_and_upstream(problem: Problem) -> tuple[RNNCache, np.ndarray]:
     cache = _forward(problem.params, problem.x, problem.h0, problem.nonlinearity)
     _, do = losses.loss_and_grad(problem.loss, problem.reduction, cache.o, problem.y)
     return cache, do
+
+
+def _checked_steps(params, x, y, h0, wrt: str, options: dict):
+    """Validate, run forward, and return (problem, steps) for contributions and their norms.
+
+    steps yields (k, δ, z(k)) for k = T … 1: δ[t-k] = ∂L(t)/∂a(k) for t = k..T, and
+    z(k) what a(k) multiplies `wrt` by, the immediate partial: h(k-1) for W, x(k)
+    for U, None for b (a(k) holds b itself).
+    """
+    check_option("wrt", wrt, WRT)
+    problem = check_problem(params, x, y, h0, **options)
+    cache, do = _forward_and_upstream(problem)
+    z = {"W": cache.h[:-1], "U": cache.x, "b": None}[wrt]
+    steps = (
+        (k, dL_da_k, None if z is None else z[k - 1])
+        for k, dL_da_k in _terms_by_step(problem.params, cache, do)
+    )
+    return problem, steps
 
 
 def _terms_by_step(p: RNNParams, cache: RNNCache, do: np.ndarray):
