@@ -158,16 +158,10 @@ def _check_param_shapes(arrays: dict[str, np.ndarray]) -> None:
             raise ValueError(
                 f"params.{name}: expected a {ndim}-d array, got shape {arrays[name].shape}"
             )
-    H, I = arrays["U"].shape
+    H, I = arrays["U"].shape  # U defines H and I, V defines O; the rest must follow
     O = arrays["V"].shape[0]
-    expected = {"U": (H, I), "W": (H, H), "V": (O, H), "b": (H,), "c": (O,)}
-    meaning = {
-        "U": "(H, I)",
-        "W": "(H, H)",
-        "V": "(O, H)",
-        "b": "(H,)",
-        "c": "(O,)",
-    }
+    expected = {"W": (H, H), "V": (O, H), "b": (H,), "c": (O,)}
+    meaning = {"W": "(H, H)", "V": "(O, H)", "b": "(H,)", "c": "(O,)"}
     for name, shape in expected.items():
         if arrays[name].shape != shape:
             raise ValueError(

@@ -85,8 +85,8 @@ class GradientReport:
         for r in [header] + body:
             lines.append("  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
                                    for i, (cell, w) in enumerate(zip(r, widths))).rstrip())
-        tol = self.rows[0].tolerance if self.rows else None
-        rule = f"max|Δ| <= {tol.rtol:g}·max|ref| + {tol.atol:g}" if tol else ""
+        tol = self.rows[0].tolerance  # one tolerance per report; there is always a row
+        rule = f"max|Δ| <= {tol.rtol:g}·max|ref| + {tol.atol:g}"
         bad = self.failures()
         verdict = "all agree" if not bad else f"{len(bad)} of {len(self.rows)} FAIL: " + ", ".join(
             row.name for row in bad

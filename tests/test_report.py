@@ -116,3 +116,11 @@ def test_defaults_rows_and_loss_row():
     assert compare_grads(g, g, reference_loss=L).rows[0].name == "U"
     mismatch = compare_grads(altered(g, "c", lambda c: c[:1]), g)["c"]
     assert mismatch.shape == (1,) and mismatch.max_abs_reference == np.abs(g.c).max()
+
+
+def test_every_failing_row_is_named():
+    _, g = grads()
+    report = compare_grads(altered(g, "V", lambda V: V + 1), altered(g, "x", lambda x: x - 1))
+    assert str(report).splitlines()[-1] == (
+        "2 of 7 FAIL: V, x (max|Δ| <= 1e-11·max|ref| + 1e-13)"
+    )
