@@ -176,8 +176,8 @@ def main(argv=None) -> int:
           f"NumPy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads)")
     print(blas_description())
     rows = []
-    print(f"\n| size   | T, B, I, H, O          | dtype   | manual (ms) | torch (ms) | torch / manual |")
-    print(f"|--------|------------------------|---------|-------------|------------|----------------|")
+    print("\n| size   | T, B, I, H, O          | dtype   | manual (ms) | torch (ms) | torch / manual |")
+    print("|--------|------------------------|---------|-------------|------------|----------------|")
     for size in args.sizes:
         T, B, I, H, O = SIZES[size]
         for dtype in args.dtypes:

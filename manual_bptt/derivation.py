@@ -74,6 +74,7 @@ def seed_formula_grads(
         g["c"] += dL_do.sum(axis=0)                                # ∂L(t)/∂o(t) · ∂o(t)/∂c
         dL_dh_t = dL_do @ p.V                                      # ∂L(t)/∂o(t) · ∂o(t)/∂h(t), (B, H)
         dL_dh_k = dL_dh_t                                          # k = t: the product over j is empty
+        chain = None
         for k in range(t, 0, -1):
             dL_da_k = dL_dh_k * dphi[k - 1]                        # · ∂h(k)/∂a(k) = diag(φ'(a(k)))
             g["W"] += dL_da_k.T @ cache.h[k - 1]                   # · ∂a(k)/∂W, immediate: h(k-1)
@@ -81,7 +82,7 @@ def seed_formula_grads(
             g["b"] += dL_da_k.sum(axis=0)                          # · ∂a(k)/∂b: 1
             g["x"][k - 1] += dL_da_k @ p.U                         # · ∂a(k)/∂x(k) = U
             # Π_{j=k..t} ∂h(j)/∂h(j-1), one more factor on the right, then ∂L(t)/∂h(k-1):
-            chain = J[k - 1] if k == t else chain @ J[k - 1]
+            chain = J[k - 1] if chain is None else chain @ J[k - 1]
             dL_dh_k = np.einsum("bi,bij->bj", dL_dh_t, chain)
         g["h0"] += dL_dh_k                                         # ∂L(t)/∂h(0): the chain down to j = 1
     return RNNGrads(

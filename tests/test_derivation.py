@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import assume, example, given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from manual_bptt import RNNParams, bptt, tolerance_for
+from manual_bptt import bptt, tolerance_for
 from manual_bptt.derivation import (
     contribution_norms,
     contributions,
