@@ -23,7 +23,7 @@ test-thorough: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_rnn.py
 
-## mutate: mutation testing of manual_bptt with mutmut (about 14 minutes; docs/testing.md)
+## mutate: mutation testing of manual_bptt with mutmut (about 13 minutes; docs/testing.md)
 mutate: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[mutation]'
 	rm -rf mutants
