@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from manual_bptt import GradientReport, RNNGrads, compare_grads
-from manual_bptt.problems import random_problem  # noqa: F401  (named in messages)
 
 
 def assert_agree(report: GradientReport, problem=None, what: str = "") -> None:
@@ -21,10 +18,6 @@ def assert_agree(report: GradientReport, problem=None, what: str = "") -> None:
             f"print({problem!r}.run(compare))",
         ]
     raise AssertionError("\n".join(lines))
-
-
-def grads_from(arrays: dict[str, np.ndarray]) -> RNNGrads:
-    return RNNGrads(**arrays)
 
 
 def assert_grads_agree(actual: RNNGrads, reference: RNNGrads, problem=None, *, loss=None,
