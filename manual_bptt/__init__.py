@@ -17,6 +17,7 @@ The notation is that of the derivation (section 6.9 of the source text):
 This package needs NumPy alone; `torch_reference` holds the PyTorch twin.
 """
 
+from .network_params import NetworkGrads, NetworkParams
 from .params import GRAD_NAMES, PARAM_NAMES, RNNGrads, RNNParams
 from .report import GradientReport, GradientRow, compare_grads
 from .rnn import RNNCache, bptt, rnn_forward
@@ -27,6 +28,8 @@ __all__ = [
     "PARAM_NAMES",
     "GradientReport",
     "GradientRow",
+    "NetworkGrads",
+    "NetworkParams",
     "RNNCache",
     "RNNGrads",
     "RNNParams",

@@ -1,0 +1,38 @@
+"""The recurrent cells: the one part of a network that differs between nn.RNN, nn.LSTM and nn.GRU.
+
+A cell computes one step, state(t) from state(t-1) and its input, and that step's
+backward pass; the sequence engine (sequence.py) runs it over time, in either
+direction, with a mask for padded steps, and does every product over all steps
+at once. The contract, for a layer's weights w (names.py) and T steps of B rows:
+
+    trace = cell.start(w, ax, state0)
+        ax:      (T, B, G·H) the input side of every pre-activation, U x(t) + cell.input_bias(w),
+                 computed by the engine in one product (the trace may overwrite it)
+        state0:  a tuple of (B, ·) arrays, (h0,) or (h0, c0)
+    trace.states                      a tuple of (T+1, B, ·) arrays, states[i][t] = state(t), [0] = state0
+    trace.step(t)                     fills state(t+1) from state(t) (Python index t is step t+1)
+    trace.step_backward(t, dstate)    dstate holds ∂L/∂state(t+1) (in place); it writes the step's
+                                      pre-activation gradients into trace.da_x[t] and trace.da_h[t]
+                                      and leaves ∂L/∂state(t) in dstate
+    trace.da_x, trace.da_h            (T, B, G·H): ∂L/∂(input side), ∂L/∂(hidden side) of the
+                                      pre-activations; one array for cells where they are equal
+    trace.extra_grads()               gradients of weights the engine does not know (LSTM W_hr)
+
+From da_x and da_h the engine forms ∂L/∂U = Σ_t da_x(t) x(t)ᵀ, ∂L/∂W = Σ_t da_h(t) h(t-1)ᵀ,
+∂L/∂b_ih = Σ_t da_x(t), ∂L/∂b_hh = Σ_t da_h(t) and ∂L/∂x(t) = Uᵀ da_x(t).
+"""
+
+from __future__ import annotations
+
+from .elman import ElmanCell
+
+#: PyTorch's mode name → the cell that computes it.
+CELLS = {
+    "rnn_tanh": ElmanCell("tanh"),
+    "rnn_relu": ElmanCell("relu"),
+}
+
+
+def cell_for(name: str):
+    """The cell object for one of PyTorch's mode names."""
+    return CELLS[name]

@@ -1,0 +1,76 @@
+"""The Elman cell of nn.RNN, in the derivation's notation.
+
+    a(t) = U x(t) + b_ih + W h(t-1) + b_hh      (the derivation's b is b_ih + b_hh)
+    h(t) = φ(a(t))                              φ = tanh or relu
+
+Backward, for one step, given ∂L/∂h(t) (the gradient from above plus the one
+carried back from step t+1):
+
+    ∂L/∂a(t)   = φ'(a(t)) ⊙ ∂L/∂h(t)
+    ∂L/∂h(t-1) = Wᵀ ∂L/∂a(t)
+
+Rows are batch elements, so the derivation's Wᵀ ∂L/∂a(t) is the code's `da_t @ W`
+and W h(t-1) is `h_prev @ Wᵀ`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import activations
+
+
+class ElmanCell:
+    """tanh or relu; one gate block (G = 1), one state (h)."""
+
+    gates = 1
+    state_names = ("h",)
+
+    def __init__(self, nonlinearity: str):
+        self.nonlinearity = nonlinearity
+
+    def input_bias(self, w):
+        """What joins U x(t) before the loop: all of b = b_ih + b_hh (None without biases)."""
+        return None if w.b_ih is None else w.b_ih + w.b_hh
+
+    def start(self, w, ax: np.ndarray, state0: tuple) -> "ElmanTrace":
+        return ElmanTrace(self.nonlinearity, w, ax, state0[0])
+
+    def __repr__(self) -> str:
+        return f"ElmanCell({self.nonlinearity!r})"
+
+
+class ElmanTrace:
+    """The forward values of one sequence, and its backward pass (consumes the trace)."""
+
+    def __init__(self, nonlinearity: str, w, ax: np.ndarray, h0: np.ndarray):
+        T, B, H = ax.shape
+        self.nonlinearity = nonlinearity
+        self.W = w.W
+        self.WT = np.ascontiguousarray(w.W.T)                      # Wᵀ once: BLAS is faster on it
+        self.phi = activations.PHI[nonlinearity]
+        self.a = ax                                                # becomes a(t) in place
+        self.h = np.empty((T + 1, B, H), dtype=ax.dtype)
+        self.h[0] = h0                                             # h(0) = h0
+        self.states = (self.h,)
+
+    def step(self, t: int) -> None:
+        a_t, h_prev, h_t = self.a[t], self.h[t], self.h[t + 1]
+        np.dot(h_prev, self.WT, out=h_t)                           # W h(t-1), in h(t)'s row: no temporary
+        a_t += h_t                                                 # a(t) = U x(t) + b + W h(t-1)
+        self.phi(a_t, h_t)                                         # h(t) = φ(a(t))
+
+    def begin_backward(self) -> None:
+        # φ'(a(t)) for every step in one call, in a's own buffer (a is not needed after).
+        self.dphi = activations.dphi(self.nonlinearity, self.a, self.h[1:], out=self.a)
+        self.da = np.empty_like(self.a)
+        self.da_x = self.da_h = self.da                            # one a(t): both sides get ∂L/∂a(t)
+
+    def step_backward(self, t: int, dstate: tuple) -> None:
+        (dh,) = dstate
+        da_t = self.da[t]
+        np.multiply(dh, self.dphi[t], out=da_t)                    # ∂L/∂a(t) = φ'(a(t)) ⊙ ∂L/∂h(t)
+        np.dot(da_t, self.W, out=dh)                               # ∂L/∂h(t-1) = Wᵀ ∂L/∂a(t)
+
+    def extra_grads(self) -> dict:
+        return {}

@@ -1,0 +1,168 @@
+"""Layers × directions: a whole network as compositions of the one-sequence engine.
+
+    layer 0 reads x; layer l reads the outputs of layer l-1, both directions concatenated
+    direction 1 (reverse) = the engine on each sequence's own steps reversed, flipped back after
+    the readout (readout.py) reads the top layer: every step, or the final state h_n
+
+Backward, by the chain rule in the other order: the readout gives ∂L/∂h of the top
+layer's outputs (or of h_n); the engine turns ∂L/∂h of a layer into that layer's
+weight gradients and its ∂L/∂input, which is ∂L/∂h of the layer below
+("dx of layer l is dh of layer l-1"); the reverse direction's gradients are
+flipped back per sequence like its outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cells import cell_for
+from .names import HEAD_SYMBOLS, torch_name
+from .network_params import NetworkGrads, NetworkParams
+from .network_validation import NetworkProblem, check_network_problem
+from .readout import readout
+from .sequence import SequenceCache, sequence_backward, sequence_forward
+
+
+@dataclass
+class NetworkCache:
+    """Every layer and direction's SequenceCache (index l·D + d, in its own time order),
+    the top layer's outputs (T, B, D·H_out) in natural time order, and the problem."""
+
+    problem: NetworkProblem
+    layers: list
+    top: np.ndarray
+
+    def final_state(self) -> np.ndarray:
+        """h_n of the top layer, both directions concatenated: (B, D·H_out).
+
+        A padded step holds the state, so the last row of every direction's h is that
+        direction's final state: the forward direction at each sequence's own last step,
+        the reverse direction after step 1.
+        """
+        p = self.problem.params
+        D = p.num_directions
+        tops = self.layers[-D:]
+        return np.concatenate([cache.h[-1] for cache in tops], axis=-1)
+
+
+def network_bptt(params, x, y, h0=None, *, lengths=None, target="each_step", truncate=None,
+                 loss="cross_entropy", reduction="sum", batch_first=False) -> tuple[float, NetworkGrads]:
+    """L and ∂L/∂ every parameter, h0 (c0) and x, for a NetworkParams (see `manual_bptt.bptt`)."""
+    problem = check_network_problem(
+        params, x, y, h0, lengths=lengths, target=target, truncate=truncate,
+        loss=loss, reduction=reduction, batch_first=batch_first,
+    )
+    cache = network_forward_checked(problem)
+    p = problem.params
+    if problem.target == "each_step":
+        scored = None if problem.mask is None else problem.mask[..., 0]
+        r = readout(p["head.weight"], p["head.bias"], cache.top, problem.y,
+                    loss=problem.loss, reduction=problem.reduction, scored=scored)
+        dtop, dfinal = r.h_top, None
+    else:
+        r = readout(p["head.weight"], p["head.bias"], cache.final_state(), problem.y,
+                    loss=problem.loss, reduction=problem.reduction)
+        dtop, dfinal = None, r.h_top
+    grads = _network_backward(problem, cache, dtop, dfinal)
+    grads[HEAD_SYMBOLS["V"]], grads[HEAD_SYMBOLS["c"]] = r.V, r.c
+    return r.L, _assemble(problem, grads)
+
+
+def network_forward_checked(problem: NetworkProblem) -> NetworkCache:
+    """The forward pass of every layer and direction, on validated arrays."""
+    p = problem.params
+    cell = cell_for(p.cell)
+    D = p.num_directions
+    order = _Order(problem)
+    inputs = problem.x
+    layers = []
+    for layer in range(p.num_layers):
+        outputs = []
+        for direction in range(D):
+            w = p.layer(layer, direction)
+            state0 = _initial_state(problem, layer * D + direction)
+            x_dir = order.into(direction, inputs)
+            cache = sequence_forward(cell, w, x_dir, state0, problem.mask)
+            layers.append(cache)
+            outputs.append(order.back(direction, cache.h[1:]))
+        inputs = outputs[0] if D == 1 else np.concatenate(outputs, axis=-1)
+    return NetworkCache(problem=problem, layers=layers, top=inputs)
+
+
+def _network_backward(problem: NetworkProblem, cache: NetworkCache, dtop, dfinal) -> dict:
+    """Parameter gradients by name; also sets grads['h0'] ('c0') and grads['x'] (time-major)."""
+    p = problem.params
+    cell = cell_for(p.cell)
+    D, H_out = p.num_directions, p.output_hidden_size
+    order = _Order(problem)
+    grads, dstate0 = {}, [None] * (p.num_layers * D)
+    dabove = dtop                                                   # ∂L/∂(outputs of the layer being done)
+    for layer in range(p.num_layers - 1, -1, -1):
+        dinput = None
+        for direction in range(D):
+            index = layer * D + direction
+            part = slice(direction * H_out, (direction + 1) * H_out)
+            dh = None if dabove is None else order.into(direction, dabove[..., part])
+            final = None
+            if dfinal is not None and layer == p.num_layers - 1:
+                final = (np.ascontiguousarray(dfinal[:, part]),) + (None,) * (len(cell.state_names) - 1)
+            g = sequence_backward(cell, p.layer(layer, direction), cache.layers[index], dh, final, problem.truncate)
+            for symbol, array in g.weights.items():
+                grads[torch_name(symbol, layer, direction)] = array
+            dstate0[index] = g.state0
+            dx = order.back(direction, g.x)                         # ∂L/∂(this layer's input), natural order
+            dinput = dx if dinput is None else dinput + dx
+        dabove = dinput                                             # dx of layer l is dh of layer l-1
+    grads["h0"] = np.stack([d[0] for d in dstate0])
+    if len(cell.state_names) > 1:
+        grads["c0"] = np.stack([d[1] for d in dstate0])
+    grads["x"] = dabove
+    return grads
+
+
+def _assemble(problem: NetworkProblem, grads: dict) -> NetworkGrads:
+    p = problem.params
+    return NetworkGrads(
+        params={name: grads[name] for name in p.keys()},
+        h0=problem.state_to_caller_layout(grads["h0"]),
+        c0=problem.state_to_caller_layout(grads["c0"]) if "c0" in grads else None,
+        x=problem.to_caller_layout(grads["x"]),
+    )
+
+
+def _initial_state(problem: NetworkProblem, index: int) -> tuple:
+    p = problem.params
+    sizes = (p.output_hidden_size, p.hidden_size)
+    given = problem.state0[index]
+    return tuple(
+        np.zeros((problem.B, sizes[i]), dtype=p.dtype) if s is None else s for i, s in enumerate(given)
+    )
+
+
+class _Order:
+    """Time order per direction: forward as given; reverse = each sequence's real steps reversed.
+
+    Without lengths the reverse order is x[::-1]. With lengths, step t of sequence n
+    (t < length n) goes to position length_n - 1 - t and padded steps stay where they
+    are, so every sequence starts at its own last real step and the padding stays at
+    the end, where the mask holds the state. The map is its own inverse.
+    """
+
+    def __init__(self, problem: NetworkProblem):
+        self.index = None
+        if problem.lengths is not None and problem.mask is not None:
+            T, B = problem.T, problem.B
+            t = np.arange(T)[:, None]
+            n = problem.lengths[None, :]
+            self.index = (np.where(t < n, n - 1 - t, t), np.arange(B)[None, :])
+
+    def into(self, direction: int, per_step: np.ndarray) -> np.ndarray:
+        if direction == 0:
+            return per_step
+        if self.index is None:
+            return np.ascontiguousarray(per_step[::-1])
+        return per_step[self.index]
+
+    back = into

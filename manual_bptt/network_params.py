@@ -1,0 +1,368 @@
+"""The parameters of a whole recurrent network, named as PyTorch names them, and their gradients.
+
+A network is what `nn.RNN` / `nn.LSTM` / `nn.GRU` build with num_layers, bidirectional,
+bias and proj_size, followed by an output layer `head` (`nn.Linear(D·H_out, O)`).
+`NetworkParams` holds one array per PyTorch parameter name (the table is in
+names.py); `NetworkGrads` mirrors it key by key and adds ∂L/∂h0, ∂L/∂c0 (LSTM) and ∂L/∂x.
+
+Sizes: I input, H hidden, H_out = proj_size or H, O output, L layers, D = 2 if
+bidirectional else 1, G gate blocks (1 Elman, 4 LSTM, 3 GRU).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Mapping
+
+import numpy as np
+
+from .names import CELL_NAMES, GATES, HEAD_SYMBOLS, LAYER_SYMBOLS, network_names, slot_of, torch_name
+from .params import SUPPORTED_DTYPES, as_float_dtype
+
+
+@dataclass(frozen=True)
+class LayerWeights:
+    """The weights of one layer and direction, in the derivation's letters (None where absent)."""
+
+    U: np.ndarray                    # weight_ih  (G·H, I_l)
+    W: np.ndarray                    # weight_hh  (G·H, H_out)
+    b_ih: np.ndarray | None          # bias_ih    (G·H,)
+    b_hh: np.ndarray | None          # bias_hh    (G·H,)
+    W_hr: np.ndarray | None = None   # weight_hr  (H_out, H), LSTM with proj_size only
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkParams:
+    """Every parameter of a network, keyed by PyTorch's names plus `head.weight` / `head.bias`.
+
+    cell:   "rnn_tanh", "rnn_relu", "lstm" or "gru" (PyTorch's mode names)
+    arrays: {name: array}, exactly the keys `names.network_names(...)` gives for the
+            network's num_layers, bidirectional, bias and proj_size (read off the keys)
+
+    Build one with `NetworkParams.random(...)`, `from_state_dict(state, cell=...)` or
+    `from_torch(rnn, head)`. The constructor checks every key, shape and dtype and
+    raises ValueError/TypeError naming the key. Arrays are held, not copied (tensors
+    are copied to NumPy), and never written to by this package.
+    """
+
+    cell: str
+    arrays: Mapping[str, np.ndarray] = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.cell, str) or self.cell not in CELL_NAMES:
+            listed = ", ".join(repr(c) for c in CELL_NAMES)
+            raise ValueError(f"cell: expected one of {listed}, got {self.cell!r}")
+        if not isinstance(self.arrays, Mapping):
+            raise TypeError(f"state: expected a mapping of parameter names to arrays, got {type(self.arrays).__name__}")
+        arrays = {name: _as_param_array(name, value) for name, value in self.arrays.items()}
+        object.__setattr__(self, "arrays", arrays)
+        order = _check_keys(arrays)
+        arrays = {name: arrays[name] for name in order}              # PyTorch's state-dict order
+        object.__setattr__(self, "arrays", arrays)
+        _check_dtypes(arrays)
+        _check_shapes(self)
+
+    # The structure, read off the keys so there is one source of truth.
+    @property
+    def num_layers(self) -> int:
+        return 1 + max(slot.layer for slot in map(slot_of, self.arrays) if slot.layer is not None)
+
+    @property
+    def bidirectional(self) -> bool:
+        return "weight_ih_l0_reverse" in self.arrays
+
+    @property
+    def num_directions(self) -> int:
+        """D: 2 for a bidirectional network, else 1."""
+        return 2 if self.bidirectional else 1
+
+    @property
+    def bias(self) -> bool:
+        return "bias_ih_l0" in self.arrays
+
+    @property
+    def proj_size(self) -> int:
+        W_hr = self.arrays.get("weight_hr_l0")
+        return 0 if W_hr is None else W_hr.shape[0]
+
+    @property
+    def gates(self) -> int:
+        """G: the number of stacked gate blocks of the cell."""
+        return len(GATES[self.cell])
+
+    @property
+    def input_size(self) -> int:
+        return self.arrays["weight_ih_l0"].shape[1]
+
+    @property
+    def hidden_size(self) -> int:
+        return self.arrays["weight_hh_l0"].shape[0] // self.gates
+
+    @property
+    def output_hidden_size(self) -> int:
+        """H_out: proj_size when the LSTM projects, else H (the size of h(t))."""
+        return self.proj_size or self.hidden_size
+
+    @property
+    def output_size(self) -> int:
+        return self.arrays["head.weight"].shape[0]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.arrays["head.weight"].dtype
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.arrays[name]
+
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self.arrays)
+
+    def items(self) -> Iterator[tuple[str, np.ndarray]]:
+        """(name, array) in the order of PyTorch's state_dict, then the head."""
+        return iter(self.arrays.items())
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """{name: array} with PyTorch's keys (and head.weight, head.bias); the arrays as held."""
+        return dict(self.arrays)
+
+    def layer(self, layer: int, direction: int) -> LayerWeights:
+        """The weights of one layer (0-based) and direction (0 forward, 1 reverse)."""
+        get = self.arrays.get
+        return LayerWeights(**{symbol: get(torch_name(symbol, layer, direction)) for symbol in LAYER_SYMBOLS})
+
+    def astype(self, dtype) -> "NetworkParams":
+        dtype = as_float_dtype(dtype)
+        return NetworkParams(self.cell, {name: a.astype(dtype) for name, a in self.items()})
+
+    def copy(self) -> "NetworkParams":
+        return NetworkParams(self.cell, {name: a.copy() for name, a in self.items()})
+
+    def __repr__(self) -> str:
+        return (
+            f"NetworkParams(cell={self.cell!r}, input_size={self.input_size}, hidden_size={self.hidden_size}, "
+            f"output_size={self.output_size}, num_layers={self.num_layers}, bidirectional={self.bidirectional}, "
+            f"bias={self.bias}, proj_size={self.proj_size}, dtype={self.dtype})"
+        )
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping, *, cell: str) -> "NetworkParams":
+        """From {name: array or tensor}; num_layers, bidirectional, bias, proj_size read off the keys."""
+        return cls(cell, state)
+
+    @classmethod
+    def from_torch(cls, rnn, head) -> "NetworkParams":
+        """From a PyTorch recurrent module (nn.RNN, nn.LSTM, nn.GRU) and its nn.Linear head.
+
+        Needs no import of torch: it reads `rnn.mode`, `rnn.dropout` and the two
+        state dicts. The values are copied, so training on afterwards changes nothing here.
+        """
+        mode = getattr(rnn, "mode", None)
+        cell = {"RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu", "LSTM": "lstm", "GRU": "gru"}.get(mode)
+        if cell is None:
+            raise TypeError(f"rnn: expected an nn.RNN, nn.LSTM or nn.GRU, got {type(rnn).__name__}")
+        if getattr(rnn, "dropout", 0):
+            raise ValueError(
+                f"rnn: expected dropout=0, got dropout={rnn.dropout}: dropout's mask is random, "
+                "so it is not part of the function whose gradient is checked"
+            )
+        state = dict(rnn.state_dict())
+        head_state = head.state_dict()
+        for symbol, name in HEAD_SYMBOLS.items():
+            key = name.split(".", 1)[1]
+            if key not in head_state:
+                raise ValueError(f"head: expected an nn.Linear with a {key} (the derivation's {symbol}), got keys {sorted(head_state)}")
+            state[name] = head_state[key]
+        return cls(cell, state)
+
+    @classmethod
+    def random(
+        cls,
+        *,
+        cell: str = "rnn_tanh",
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        bias: bool = True,
+        proj_size: int = 0,
+        rng=None,
+        dtype=np.float64,
+    ) -> "NetworkParams":
+        """Parameters drawn as PyTorch initialises them: uniform on (-1/√H, 1/√H) for the
+        recurrent layers, on (-1/√(D·H_out), 1/√(D·H_out)) for the head (nn.Linear's default).
+
+        `rng` is a seed, a `np.random.Generator` or None. Values are drawn in float64
+        in state-dict order and then cast, so one seed gives one network in both dtypes.
+        """
+        sizes = {"input_size": input_size, "hidden_size": hidden_size, "output_size": output_size,
+                 "num_layers": num_layers}
+        for name, size in sizes.items():
+            _check_count(name, size, minimum=1)
+        _check_count("proj_size", proj_size, minimum=0)
+        for name, flag in (("bidirectional", bidirectional), ("bias", bias)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise TypeError(f"{name}: expected True or False, got {flag!r}")
+        if cell not in CELL_NAMES:
+            listed = ", ".join(repr(c) for c in CELL_NAMES)
+            raise ValueError(f"cell: expected one of {listed}, got {cell!r}")
+        if proj_size and cell != "lstm":
+            raise ValueError(f"proj_size: expected 0 for cell {cell!r} (only the LSTM projects), got {proj_size}")
+        if proj_size >= hidden_size:
+            raise ValueError(f"proj_size: expected 0 or less than hidden_size = {hidden_size}, got {proj_size}")
+        dtype = as_float_dtype(dtype)
+        generator = np.random.default_rng(rng)
+        G, H = len(GATES[cell]), hidden_size
+        H_out = proj_size or H
+        D = 2 if bidirectional else 1
+        shapes = {
+            "U": lambda layer: (G * H, input_size if layer == 0 else D * H_out),
+            "W": lambda layer: (G * H, H_out),
+            "b_ih": lambda layer: (G * H,),
+            "b_hh": lambda layer: (G * H,),
+            "W_hr": lambda layer: (H_out, H),
+        }
+        state = {}
+        for name in network_names(num_layers=num_layers, bidirectional=bidirectional, bias=bias, proj_size=proj_size):
+            slot = slot_of(name)
+            if slot.layer is None:
+                bound = 1.0 / np.sqrt(D * H_out)
+                shape = (output_size, D * H_out) if slot.symbol == "V" else (output_size,)
+            else:
+                bound = 1.0 / np.sqrt(H)
+                shape = shapes[slot.symbol](slot.layer)
+            state[name] = generator.uniform(-bound, bound, size=shape).astype(dtype)
+        return cls(cell, state)
+
+
+@dataclass
+class NetworkGrads:
+    """∂L/∂ every parameter (keyed like `NetworkParams`), ∂L/∂h0, ∂L/∂c0 (LSTM) and ∂L/∂x.
+
+    params: {name: array}, each shaped like the parameter and of its dtype
+    h0:     (L·D, B, H_out), or (L·D, H_out) unbatched (also when h0 was None: zeros)
+    c0:     (L·D, B, H) for the LSTM, None for the other cells
+    x:      shaped like x as given
+    """
+
+    params: dict[str, np.ndarray]
+    h0: np.ndarray
+    x: np.ndarray
+    c0: np.ndarray | None = None
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """{name: ∂L/∂parameter}, the keys of the parameters' state_dict."""
+        return dict(self.params)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return dict(self.items())[name]
+
+    def items(self) -> Iterator[tuple[str, np.ndarray]]:
+        """Every parameter's gradient in state-dict order, then h0, c0 (LSTM) and x."""
+        yield from self.params.items()
+        yield "h0", self.h0
+        if self.c0 is not None:
+            yield "c0", self.c0
+        yield "x", self.x
+
+
+def _as_param_array(name, value) -> np.ndarray:
+    if not isinstance(name, str):
+        raise TypeError(f"state: expected parameter names as str, got key {name!r}")
+    if hasattr(value, "detach") and hasattr(value, "numpy"):       # a torch tensor or nn.Parameter
+        value = value.detach().cpu().numpy().copy()
+    array = np.asarray(value) if isinstance(value, np.ndarray) else _converted(name, value)
+    if type(array) is not np.ndarray:
+        raise TypeError(f"state[{name!r}]: expected a plain numpy.ndarray, got {type(array).__name__}")
+    if array.dtype not in SUPPORTED_DTYPES:
+        raise TypeError(f"state[{name!r}]: expected a float32 or float64 array, got dtype {array.dtype}")
+    return array
+
+
+def _converted(name, value) -> np.ndarray:
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"state[{name!r}]: expected an array, got {type(value).__name__} ({error})") from None
+
+
+def _check_count(name: str, value, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected an int >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {value}")
+
+
+def _check_keys(arrays: dict) -> tuple[str, ...]:
+    """Every key known and none missing; returns the keys in PyTorch's order."""
+    unknown = [name for name in arrays if slot_of(name) is None]
+    if unknown:
+        raise ValueError(
+            f"state: unknown parameter names {unknown}; expected PyTorch's names "
+            "(weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, ..._reverse, weight_hr_l0) "
+            "and head.weight, head.bias"
+        )
+    if "weight_ih_l0" not in arrays or "head.weight" not in arrays:
+        missing = [n for n in ("weight_ih_l0", "head.weight") if n not in arrays]
+        raise ValueError(f"state: missing parameters {missing}")
+    slots = [slot_of(name) for name in arrays]
+    layers = [s.layer for s in slots if s.layer is not None]
+    expected = network_names(
+        num_layers=1 + max(layers),
+        bidirectional=any(s.direction == 1 for s in slots),
+        bias=any(s.symbol in ("b_ih", "b_hh") for s in slots),
+        proj_size=1 if any(s.symbol == "W_hr" for s in slots) else 0,
+    )
+    missing = [name for name in expected if name not in arrays]
+    if missing:
+        raise ValueError(f"state: missing parameters {missing} (the keys given imply {len(expected)} parameters)")
+    return expected
+
+
+def _check_dtypes(arrays: dict) -> None:
+    dtypes = {a.dtype for a in arrays.values()}
+    if len(dtypes) > 1:
+        listed = ", ".join(f"{name} {a.dtype}" for name, a in arrays.items())
+        raise TypeError(f"state: expected one dtype for every parameter, got {listed}")
+
+
+def _check_shapes(p: NetworkParams) -> None:
+    """Every shape must follow from I (weight_ih_l0), G·H and H_out (weight_hh_l0), O (head.weight)."""
+    for name, array in p.items():
+        ndim = 2 if slot_of(name).symbol in ("U", "W", "W_hr", "V") else 1
+        if array.ndim != ndim:
+            raise ValueError(f"state[{name!r}]: expected a {ndim}-d array, got shape {array.shape}")
+    W0 = p.arrays["weight_hh_l0"]
+    G = p.gates
+    if W0.shape[0] % G or W0.shape[0] == 0:
+        raise ValueError(
+            f"state['weight_hh_l0']: expected {G}·H rows for cell {p.cell!r} (gates {', '.join(GATES[p.cell])}), "
+            f"got shape {W0.shape}"
+        )
+    I, H, H_out, D, O = p.input_size, p.hidden_size, W0.shape[1], p.num_directions, p.output_size
+    if p.proj_size and p.cell != "lstm":
+        raise ValueError(f"state: weight_hr_l* (proj_size) exists only for cell 'lstm', got cell {p.cell!r}")
+    if p.proj_size and not p.proj_size < H:
+        raise ValueError(f"state['weight_hr_l0']: expected proj_size < hidden_size = {H}, got proj_size {p.proj_size}")
+    if (p.proj_size or H) != H_out:
+        raise ValueError(
+            f"state['weight_hh_l0']: expected {G * H} x {p.proj_size or H} (G·H x H_out), got shape {W0.shape}"
+        )
+    for name, array in p.items():
+        slot = slot_of(name)
+        expected = {
+            "U": (G * H, I if slot.layer == 0 else D * H_out),
+            "W": (G * H, H_out),
+            "b_ih": (G * H,),
+            "b_hh": (G * H,),
+            "W_hr": (H_out, H),
+            "V": (O, D * H_out),
+            "c": (O,),
+        }[slot.symbol]
+        if array.shape != expected:
+            raise ValueError(
+                f"state[{name!r}]: expected shape {expected} (I={I}, H={H}, H_out={H_out}, D={D}, O={O}, "
+                f"G={G} for cell {p.cell!r}), got {array.shape}"
+            )
+        if array.size == 0:
+            raise ValueError(f"state[{name!r}]: expected a non-empty array, got shape {array.shape}")

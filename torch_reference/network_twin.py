@@ -1,0 +1,184 @@
+"""The network twin: nn.RNN / nn.LSTM / nn.GRU + nn.Linear from a NetworkParams, and autograd.
+
+The twin uses PyTorch's own idioms for every option, so what is tested is PyTorch's
+behaviour, not a copy of the manual code's:
+
+- lengths: `pack_padded_sequence(..., enforce_sorted=False)` in, `pad_packed_sequence` out;
+- target "last": `head(cat(h_n[-2], h_n[-1]))` (or `head(h_n[-1])` with one direction);
+- truncate=k: the module runs chunk by chunk on `state.detach()`; a sequence that has
+  ended keeps its final state (chunks after its end run without it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from manual_bptt import NetworkGrads, NetworkParams
+from manual_bptt.names import HEAD_SYMBOLS
+from manual_bptt.network_validation import NetworkProblem, check_network_problem
+
+from .twin import torch_dtype
+
+_MODULES = {"rnn_tanh": nn.RNN, "rnn_relu": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+def build_network(params: NetworkParams, *, batch_first: bool = False) -> tuple[nn.Module, nn.Linear]:
+    """(rnn, head) holding copies of params; built on the meta device, so no global RNG draw."""
+    options = dict(
+        input_size=params.input_size, hidden_size=params.hidden_size, num_layers=params.num_layers,
+        bias=params.bias, batch_first=batch_first, bidirectional=params.bidirectional,
+        dtype=torch_dtype(params.dtype), device="meta",
+    )
+    if params.cell.startswith("rnn_"):
+        options["nonlinearity"] = params.cell[len("rnn_"):]
+    if params.proj_size:
+        options["proj_size"] = params.proj_size
+    rnn = _MODULES[params.cell](**options).to_empty(device="cpu")
+    head = nn.Linear(params.num_directions * params.output_hidden_size, params.output_size,
+                     dtype=torch_dtype(params.dtype), device="meta").to_empty(device="cpu")
+    with torch.no_grad():
+        for name, tensor in rnn.named_parameters():
+            tensor.copy_(torch.from_numpy(np.ascontiguousarray(params[name])))
+        head.weight.copy_(torch.from_numpy(np.ascontiguousarray(params[HEAD_SYMBOLS["V"]])))
+        head.bias.copy_(torch.from_numpy(np.ascontiguousarray(params[HEAD_SYMBOLS["c"]])))
+    return rnn, head
+
+
+def network_torch_bptt(params, x, y, h0=None, *, lengths=None, target="each_step", truncate=None,
+                       loss="cross_entropy", reduction="sum", batch_first=False) -> tuple[float, NetworkGrads]:
+    """The network `bptt`'s result by torch.autograd on the twin; same arguments, checks and types."""
+    problem = check_network_problem(
+        params, x, y, h0, lengths=lengths, target=target, truncate=truncate,
+        loss=loss, reduction=reduction, batch_first=batch_first,
+    )
+    with torch.enable_grad():
+        return _autograd(problem, x, y, h0)
+
+
+def _autograd(problem: NetworkProblem, x, y, h0) -> tuple[float, NetworkGrads]:
+    p = problem.params
+    chunked = problem.truncate is not None
+    rnn, head = build_network(p, batch_first=problem.batch_first and not chunked)
+    x_t = torch.tensor(np.ascontiguousarray(x), requires_grad=True)        # a copy: autograd never writes x
+    states = _initial_states(problem, h0)
+    if chunked:
+        out, h_n = _run_chunks(rnn, problem, x_t, states)
+    else:
+        out, h_n = _run_whole(rnn, problem, x_t, states)
+
+    if problem.target == "each_step":
+        o = head(out)
+        L = _loss(problem, o, y, per_step=True)
+    else:
+        D = p.num_directions
+        top = torch.cat([h_n[-D + d] for d in range(D)], dim=-1)          # head(cat(h_n[-2], h_n[-1]))
+        L = _loss(problem, head(top), y, per_step=False)
+    L.backward()
+
+    def numpy(t: torch.Tensor | None, like: np.ndarray) -> np.ndarray:
+        return np.zeros_like(like) if t is None else t.detach().numpy()
+
+    grads = {name: numpy(t.grad, p[name]) for name, t in rnn.named_parameters()}
+    grads[HEAD_SYMBOLS["V"]] = head.weight.grad.numpy()
+    grads[HEAD_SYMBOLS["c"]] = head.bias.grad.numpy()
+    return float(L.detach()), NetworkGrads(
+        params={name: grads[name] for name in p.keys()},
+        h0=states[0].grad.numpy(),
+        c0=states[1].grad.numpy() if len(states) > 1 else None,
+        x=x_t.grad.numpy(),
+    )
+
+
+def _initial_states(problem: NetworkProblem, h0) -> tuple[torch.Tensor, ...]:
+    """h0 (and c0) as leaf tensors in torch's layout (L·D, B, ·) / (L·D, ·); zeros when None."""
+    p = problem.params
+    LD = p.num_layers * p.num_directions
+    sizes = [p.output_hidden_size] + ([p.hidden_size] if p.cell == "lstm" else [])
+    given = [None] * len(sizes) if h0 is None else (list(h0) if p.cell == "lstm" else [h0])
+    tensors = []
+    for size, array in zip(sizes, given):
+        shape = (LD, problem.B, size) if problem.batched else (LD, size)
+        array = np.zeros(shape, dtype=p.dtype) if array is None else np.ascontiguousarray(array)
+        tensors.append(torch.tensor(array, requires_grad=True))
+    return tuple(tensors)
+
+
+def _module_state(states):
+    return states if len(states) > 1 else states[0]
+
+
+def _as_tuple(state) -> tuple:
+    return tuple(state) if isinstance(state, tuple) else (state,)
+
+
+def _run_whole(rnn, problem: NetworkProblem, x_t, states):
+    """The caller's layout as it is; lengths through a packed sequence."""
+    if problem.lengths is None:
+        out, h_n = rnn(x_t, _module_state(states))
+    else:
+        packed = pack_padded_sequence(x_t, torch.as_tensor(problem.lengths), batch_first=problem.batch_first,
+                                      enforce_sorted=False)
+        out, h_n = rnn(packed, _module_state(states))
+        out, _ = pad_packed_sequence(out, batch_first=problem.batch_first, total_length=problem.T)
+    return out, _as_tuple(h_n)[0]
+
+
+def _run_chunks(rnn, problem: NetworkProblem, x_t, states):
+    """Truncated BPTT: chunks of k steps, each entered with the state detached.
+
+    Time-major inside (the module is built with batch_first=False); the outputs are
+    returned in the caller's layout. With lengths, a chunk runs only the sequences
+    that reach it, packed with their lengths within the chunk.
+    """
+    k, T, B = problem.truncate, problem.T, problem.B
+    x_tb = x_t if not problem.batched else (x_t.transpose(0, 1) if problem.batch_first else x_t)
+    if not problem.batched:
+        x_tb = x_tb.unsqueeze(1)
+        states = tuple(s.unsqueeze(1) for s in states)
+    lengths = torch.full((B,), T) if problem.lengths is None else torch.as_tensor(problem.lengths)
+    final = states
+    outputs = []
+    for start in range(0, T, k):
+        stop = min(start + k, T)
+        active = torch.nonzero(lengths > start).reshape(-1)
+        entering = tuple((s if start == 0 else s.detach()).index_select(1, active) for s in final)
+        chunk = x_tb[start:stop].index_select(1, active)
+        within = (lengths.index_select(0, active) - start).clamp(max=stop - start)
+        if bool((within == stop - start).all()):
+            out, h_n = rnn(chunk, _module_state(entering))
+        else:
+            packed = pack_padded_sequence(chunk, within, enforce_sorted=False)
+            out, h_n = rnn(packed, _module_state(entering))
+            out, _ = pad_packed_sequence(out, total_length=stop - start)
+        full = out.new_zeros((stop - start, B, out.shape[-1])).index_copy(1, active, out)
+        outputs.append(full)
+        final = tuple(f.index_copy(1, active, h) for f, h in zip(final, _as_tuple(h_n)))
+    out = torch.cat(outputs, dim=0)
+    h_n = final[0]
+    if not problem.batched:
+        return out[:, 0], h_n[:, 0]
+    return (out.transpose(0, 1) if problem.batch_first else out), h_n
+
+
+def _loss(problem: NetworkProblem, o: torch.Tensor, y, *, per_step: bool) -> torch.Tensor:
+    """L with torch's reductions; with lengths, only the real steps are scored."""
+    y = np.asarray(y)
+    if problem.loss == "cross_entropy":
+        target = torch.as_tensor(y.astype(np.int64))
+    else:
+        target = torch.tensor(np.ascontiguousarray(y))
+    if per_step:
+        if problem.mask is not None:
+            real = torch.as_tensor(problem.mask[..., 0])                   # (T, B)
+            real = real.T if problem.batch_first else real
+            o, target = o[real], target[real]
+        else:
+            o = o.reshape(-1, o.shape[-1])
+            target = target.reshape(-1) if problem.loss == "cross_entropy" else target.reshape(o.shape)
+    if problem.loss == "cross_entropy":
+        return F.cross_entropy(o, target, reduction=problem.reduction)
+    return 0.5 * F.mse_loss(o, target, reduction=problem.reduction)
