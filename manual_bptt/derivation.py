@@ -32,22 +32,14 @@ import numpy as np
 from . import activations, losses
 from .params import RNNGrads, RNNParams
 from .rnn import RNNCache, _forward
+from .options import Options, takes_options
 from .validation import Problem, check_option, check_problem
 
 WRT = ("U", "W", "b")
 
 
-def seed_formula_grads(
-    params: RNNParams,
-    x,
-    y,
-    h0=None,
-    *,
-    nonlinearity: str = "tanh",
-    loss: str = "cross_entropy",
-    reduction: str = "sum",
-    batch_first: bool = False,
-) -> RNNGrads:
+@takes_options
+def seed_formula_grads(params: RNNParams, x, y, h0=None, **options) -> RNNGrads:
     """Every gradient by the source's formula, term by term (O(T²) Jacobian products).
 
     Same arguments and result as `bptt` (less the loss value): an RNNGrads
@@ -55,14 +47,11 @@ def seed_formula_grads(
     ∂L/∂V = Σ_t ∂L(t)/∂o(t) h(t)ᵀ; h0 and x from the same chains as W, stopped
     at h(0) and continued through ∂a(k)/∂x(k) = U.
     """
-    problem = check_problem(
-        params, x, y, h0,
-        nonlinearity=nonlinearity, loss=loss, reduction=reduction, batch_first=batch_first,
-    )
+    problem = check_problem(params, x, y, h0, Options.parse("seed_formula_grads", options, network=False))
     p = problem.params
     cache, do = _forward_and_upstream(problem)
     T, B, _ = cache.x.shape
-    dphi = activations.dphi(nonlinearity, cache.a, cache.h[1:])
+    dphi = activations.dphi(problem.nonlinearity, cache.a, cache.h[1:])
     J = dphi[:, :, :, None] * p.W                                  # J[j-1] = ∂h(j)/∂h(j-1) = diag(φ'(a(j))) W
 
     g = {name: np.zeros_like(array) for name, array in p.items()}
@@ -92,26 +81,15 @@ def seed_formula_grads(
     )
 
 
-def contributions(
-    params: RNNParams,
-    x,
-    y,
-    h0=None,
-    *,
-    wrt: str = "W",
-    nonlinearity: str = "tanh",
-    loss: str = "cross_entropy",
-    reduction: str = "sum",
-    batch_first: bool = False,
-) -> np.ndarray:
+@takes_options
+def contributions(params: RNNParams, x, y, h0=None, *, wrt: str = "W", **options) -> np.ndarray:
     """Every term of the double sum, separately: shape (T, T, *shape of wrt).
 
     Entry [t-1, k-1] is the term of ∂L(t)/∂wrt that flows through step k
     (summed over the batch); it is zero for k > t. Summed over both axes it is
     ∂L/∂wrt. `wrt` is "U", "W" or "b". Memory is T² times the parameter's size.
     """
-    options = dict(nonlinearity=nonlinearity, loss=loss, reduction=reduction, batch_first=batch_first)
-    problem, steps = _checked_steps(params, x, y, h0, wrt, options)
+    problem, steps = _checked_steps(params, x, y, h0, wrt, Options.parse("contributions", options, network=False))
     T = problem.T
     terms = np.zeros((T, T) + getattr(problem.params, wrt).shape, dtype=problem.params.dtype)
     for k, dL_da_k, z_k in steps:
@@ -123,26 +101,15 @@ def contributions(
     return terms
 
 
-def contribution_norms(
-    params: RNNParams,
-    x,
-    y,
-    h0=None,
-    *,
-    wrt: str = "W",
-    nonlinearity: str = "tanh",
-    loss: str = "cross_entropy",
-    reduction: str = "sum",
-    batch_first: bool = False,
-) -> np.ndarray:
+@takes_options
+def contribution_norms(params: RNNParams, x, y, h0=None, *, wrt: str = "W", **options) -> np.ndarray:
     """The Frobenius norm of each term of `contributions`, shape (T, T), without storing them.
 
     For W and U a term is Σ_n δ_n z_nᵀ over the batch (δ = ∂L(t)/∂a(k), z = h(k-1)
     or x(k)); its squared norm is Σ_{n,m} (δ_n·δ_m)(z_n·z_m), so only (B, B) Gram
     matrices are formed: O(T²·B²·H) work, fine for T in the hundreds.
     """
-    options = dict(nonlinearity=nonlinearity, loss=loss, reduction=reduction, batch_first=batch_first)
-    problem, steps = _checked_steps(params, x, y, h0, wrt, options)
+    problem, steps = _checked_steps(params, x, y, h0, wrt, Options.parse("contribution_norms", options, network=False))
     T = problem.T
     norms = np.zeros((T, T), dtype=problem.params.dtype)
     for k, dL_da_k, z_k in steps:
@@ -201,11 +168,8 @@ def hidden_jacobian(
     Its singular values measure how much a signal at step t is shrunk or
     stretched on its way back to step k: the vanishing and exploding gradients.
     """
-    problem = check_problem(
-        params, x, None, h0,
-        nonlinearity=nonlinearity, loss="cross_entropy", reduction="sum",
-        batch_first=batch_first, need_y=False,
-    )
+    options = Options(nonlinearity=nonlinearity, batch_first=batch_first)
+    problem = check_problem(params, x, None, h0, options, need_y=False)
     T = problem.T
     for name, value in (("t", t), ("k", k)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -230,7 +194,7 @@ def _forward_and_upstream(problem: Problem) -> tuple[RNNCache, np.ndarray]:
     return cache, do
 
 
-def _checked_steps(params, x, y, h0, wrt: str, options: dict):
+def _checked_steps(params, x, y, h0, wrt: str, options: Options):
     """Validate, run forward, and return (problem, steps) for contributions and their norms.
 
     steps yields (k, δ, z(k)) for k = T … 1: δ[t-k] = ∂L(t)/∂a(k) for t = k..T, and
@@ -238,7 +202,7 @@ def _checked_steps(params, x, y, h0, wrt: str, options: dict):
     for U, None for b (a(k) holds b itself).
     """
     check_option("wrt", wrt, WRT)
-    problem = check_problem(params, x, y, h0, **options)
+    problem = check_problem(params, x, y, h0, options)
     cache, do = _forward_and_upstream(problem)
     z = {"W": cache.h[:-1], "U": cache.x, "b": None}[wrt]
     steps = (

@@ -21,6 +21,7 @@ from .cells import cell_for
 from .names import HEAD_SYMBOLS, torch_name
 from .network_params import NetworkGrads, NetworkParams
 from .network_validation import NetworkProblem, check_network_problem
+from .options import Options
 from .readout import readout
 from .sequence import SequenceCache, sequence_backward, sequence_forward
 
@@ -47,13 +48,9 @@ class NetworkCache:
         return np.concatenate([cache.h[-1] for cache in tops], axis=-1)
 
 
-def network_bptt(params, x, y, h0=None, *, lengths=None, target="each_step", truncate=None,
-                 loss="cross_entropy", reduction="sum", batch_first=False) -> tuple[float, NetworkGrads]:
-    """L and ∂L/∂ every parameter, h0 (c0) and x, for a NetworkParams (see `manual_bptt.bptt`)."""
-    problem = check_network_problem(
-        params, x, y, h0, lengths=lengths, target=target, truncate=truncate,
-        loss=loss, reduction=reduction, batch_first=batch_first,
-    )
+def network_bptt(params, x, y, h0, options: Options) -> tuple[float, NetworkGrads]:
+    """L and ∂L/∂ every parameter, h0 (c0) and x, for a NetworkParams (`manual_bptt.bptt` calls this)."""
+    problem = check_network_problem(params, x, y, h0, options)
     cache = network_forward_checked(problem)
     p = problem.params
     if problem.target == "each_step":

@@ -175,6 +175,18 @@ class NetworkParams:
         return cls(cell, state)
 
     @classmethod
+    def from_rnn_params(cls, params, *, nonlinearity: str = "tanh") -> "NetworkParams":
+        """The derivation's one-layer network as a NetworkParams: U, W, b, V, c become
+        weight_ih_l0, weight_hh_l0, bias_ih_l0 (bias_hh_l0 = 0), head.weight, head.bias."""
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
+        return cls(f"rnn_{nonlinearity}", {
+            "weight_ih_l0": params.U, "weight_hh_l0": params.W,
+            "bias_ih_l0": params.b, "bias_hh_l0": np.zeros_like(params.b),
+            "head.weight": params.V, "head.bias": params.c,
+        })
+
+    @classmethod
     def random(
         cls,
         *,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .network_params import NetworkParams
+from .options import Options
 from .validation import LOSSES, REDUCTIONS, _as_array, _as_float_array, _check_finite, _check_targets, _layout, _time_major, check_option
 
 TARGETS = ("each_step", "last")
@@ -63,10 +64,10 @@ class NetworkProblem:
         return stacked if self.batched else stacked[:, 0]
 
 
-def check_network_problem(
-    params, x, y, h0, *, lengths, target, truncate, loss, reduction, batch_first, need_y: bool = True
-) -> NetworkProblem:
+def check_network_problem(params, x, y, h0, options: Options, *, need_y: bool = True) -> NetworkProblem:
     """Validate every argument of the network `bptt`; return them time-major and batched."""
+    lengths, target, truncate = options.lengths, options.target, options.truncate
+    loss, reduction, batch_first = options.loss, options.reduction, options.batch_first
     check_option("target", target, TARGETS)
     check_option("loss", loss, LOSSES)
     check_option("reduction", reduction, REDUCTIONS)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .params import GRAD_NAMES, RNNGrads
+from .params import RNNGrads
 from .tolerances import Tolerance, tolerance_for
 
 
@@ -107,13 +107,15 @@ def compare_grads(
 ) -> GradientReport:
     """Compare every gradient (and L, when both losses are given).
 
-    The tolerance defaults to the table entry for the dtype of `actual.U`. A
-    gradient whose shape differs from the reference's is a FAIL with max |Δ| = inf.
+    `actual` and `reference` are RNNGrads or NetworkGrads: one row per name of the
+    reference's `items()`. The tolerance defaults to the table entry for the dtype
+    of the first gradient. A gradient whose shape differs from the reference's is
+    a FAIL with max |Δ| = inf.
     """
-    dtype = np.asarray(actual.U).dtype
+    got = dict(actual.items())
+    pairs = [(name, np.asarray(got[name]), np.asarray(want)) for name, want in reference.items()]
+    dtype = pairs[0][1].dtype
     tolerance = tolerance if tolerance is not None else tolerance_for(dtype)
-    pairs = [(name, np.asarray(getattr(actual, name)), np.asarray(getattr(reference, name)))
-             for name in GRAD_NAMES]
     if loss is not None and reference_loss is not None:
         pairs.insert(0, ("L", np.asarray(loss), np.asarray(reference_loss)))
     rows = tuple(_row(name, got, want, tolerance) for name, got, want in pairs)

@@ -35,6 +35,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import activations, losses
+from .network import network_bptt
+from .network_params import NetworkGrads, NetworkParams
+from .options import Options, takes_options
 from .params import RNNGrads, RNNParams
 from .reductions import column_sums
 from .validation import check_problem
@@ -68,28 +71,17 @@ def rnn_forward(params: RNNParams, x, h0=None, *, nonlinearity="tanh", batch_fir
     h0:     (B, H), or (H,) unbatched; None means zeros
     Returns an RNNCache, always time-major and batched (see its docstring).
     """
-    problem = check_problem(
-        params, x, None, h0,
-        nonlinearity=nonlinearity, loss="cross_entropy", reduction="sum",
-        batch_first=batch_first, need_y=False,
-    )
-    return _forward(problem.params, problem.x, problem.h0, nonlinearity)
+    options = Options(nonlinearity=nonlinearity, batch_first=batch_first)
+    problem = check_problem(params, x, None, h0, options, need_y=False)
+    return _forward(problem.params, problem.x, problem.h0, problem.nonlinearity)
 
 
-def bptt(
-    params: RNNParams,
-    x,
-    y,
-    h0=None,
-    *,
-    nonlinearity: str = "tanh",
-    loss: str = "cross_entropy",
-    reduction: str = "sum",
-    batch_first: bool = False,
-) -> tuple[float, RNNGrads]:
+@takes_options
+def bptt(params, x, y, h0=None, **options) -> tuple[float, RNNGrads | NetworkGrads]:
     """The loss L and its gradient for every parameter, for h0 and for x.
 
-    params:       RNNParams with U (H, I), W (H, H), V (O, H), b (H,), c (O,)
+    params:       RNNParams with U (H, I), W (H, H), V (O, H), b (H,), c (O,);
+                  or a NetworkParams (see below)
     x:            (T, B, I); (B, T, I) with batch_first; (T, I) unbatched
     y:            cross_entropy: integer labels in [0, O), (T, B) / (B, T) / (T,)
                   mse: targets of the dtype of params, (T, B, O) / (B, T, O) / (T, O)
@@ -102,15 +94,20 @@ def bptt(
     Returns (L as a Python float, RNNGrads), every gradient shaped like its
     argument and of the dtype of params. Bad input raises ValueError/TypeError
     before any computation; no argument is modified.
+
+    With a NetworkParams (stacked, bidirectional, any cell), the network's keywords
+    apply instead of nonlinearity (the cell says it): lengths ((B,) ints in [1, T]),
+    target ("each_step" or "last"), truncate (None or k); h0 is (L·D, B, H_out), an
+    LSTM's a pair (h0, c0). The result is (L, NetworkGrads); manual_bptt.network
+    says the rest. The options are those of `manual_bptt.options.Options`.
     """
-    problem = check_problem(
-        params, x, y, h0,
-        nonlinearity=nonlinearity, loss=loss, reduction=reduction, batch_first=batch_first,
-    )
-    cache = _forward(problem.params, problem.x, problem.h0, nonlinearity)
+    if isinstance(params, NetworkParams):
+        return network_bptt(params, x, y, h0, Options.parse("bptt", options, network=True))
+    problem = check_problem(params, x, y, h0, Options.parse("bptt", options, network=False))
+    cache = _forward(problem.params, problem.x, problem.h0, problem.nonlinearity)
     # The cache is bptt's own and dropped on return, so its buffers are reused:
     # o becomes ∂L/∂o and a becomes φ'(a) (peak memory stays near the activations).
-    L, do = losses.loss_and_grad(loss, reduction, cache.o, problem.y, overwrite_o=True)
+    L, do = losses.loss_and_grad(problem.loss, problem.reduction, cache.o, problem.y, overwrite_o=True)
     g = _backward(problem.params, cache, do)
     return L, RNNGrads(
         U=g["U"], W=g["W"], V=g["V"], b=g["b"], c=g["c"],

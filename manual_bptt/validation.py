@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .options import Options
 from .params import RNNParams
 
 NONLINEARITIES = ("tanh", "relu")
@@ -83,19 +84,14 @@ def check_params(params) -> RNNParams:
     return params
 
 
-def check_problem(
-    params,
-    x,
-    y,
-    h0,
-    *,
-    nonlinearity: str,
-    loss: str,
-    reduction: str,
-    batch_first: bool,
-    need_y: bool = True,
-) -> Problem:
-    """Validate every argument of `bptt`; return them time-major and batched."""
+def check_problem(params, x, y, h0, options: Options | None = None, *, need_y: bool = True, **keywords) -> Problem:
+    """Validate every argument of `bptt`; return them time-major and batched.
+
+    The options come as an `Options`, or as its keywords (nonlinearity, loss, ...).
+    """
+    options = Options(**keywords) if options is None else options
+    nonlinearity, loss = options.nonlinearity, options.loss
+    reduction, batch_first = options.reduction, options.batch_first
     check_option("nonlinearity", nonlinearity, NONLINEARITIES)
     check_option("loss", loss, LOSSES)
     check_option("reduction", reduction, REDUCTIONS)

@@ -6,23 +6,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from manual_bptt import GradientReport, RNNGrads, RNNParams, bptt, compare_grads, tolerance_for
+from manual_bptt import GradientReport, NetworkGrads, NetworkParams, RNNGrads, bptt, compare_grads, tolerance_for
+from manual_bptt.options import Options, takes_options
 from manual_bptt.validation import Problem, check_problem
 
+from .network_twin import network_torch_bptt
 from .twin import build_twin
 
 
-def torch_bptt(
-    params: RNNParams,
-    x,
-    y,
-    h0=None,
-    *,
-    nonlinearity: str = "tanh",
-    loss: str = "cross_entropy",
-    reduction: str = "sum",
-    batch_first: bool = False,
-) -> tuple[float, RNNGrads]:
+@takes_options
+def torch_bptt(params, x, y, h0=None, **options) -> tuple[float, RNNGrads | NetworkGrads]:
     """`bptt`'s result computed by torch.autograd on the twin model.
 
     Same arguments, same checks, same result types as `manual_bptt.bptt`: L as
@@ -31,12 +24,14 @@ def torch_bptt(
     PyTorch's own handling of it is what is tested. Raises AssertionError if
     the two RNN biases of the twin get different gradients. Leaves torch's
     global state (default dtype, threads, random generator) untouched.
+
+    A NetworkParams goes to its twin, nn.RNN / nn.LSTM / nn.GRU + nn.Linear
+    (torch_reference.network_twin), with the network's keywords.
     """
-    problem = check_problem(
-        params, x, y, h0,
-        nonlinearity=nonlinearity, loss=loss, reduction=reduction, batch_first=batch_first,
-    )
-    twin = build_twin(params, nonlinearity=nonlinearity, batch_first=batch_first)
+    if isinstance(params, NetworkParams):
+        return network_torch_bptt(params, x, y, h0, Options.parse("torch_bptt", options, network=True))
+    problem = check_problem(params, x, y, h0, Options.parse("torch_bptt", options, network=False))
+    twin = build_twin(params, nonlinearity=problem.nonlinearity, batch_first=problem.batch_first)
     # Copies, so autograd can never write into the caller's arrays.
     x_t = torch.tensor(np.asarray(x), requires_grad=True)
     H = params.hidden_size
@@ -81,23 +76,14 @@ def _loss(o: torch.Tensor, y, problem: Problem) -> torch.Tensor:
     return 0.5 * F.mse_loss(o, targets, reduction=problem.reduction)
 
 
-def compare(
-    params: RNNParams,
-    x,
-    y,
-    h0=None,
-    *,
-    nonlinearity: str = "tanh",
-    loss: str = "cross_entropy",
-    reduction: str = "sum",
-    batch_first: bool = False,
-) -> GradientReport:
+@takes_options
+def compare(params, x, y, h0=None, **options) -> GradientReport:
     """Run `bptt` and `torch_bptt` on the same problem; a row per gradient and for L.
 
     `report.ok` is True when every row is within the tolerance of the dtype
-    (manual_bptt.TOLERANCES); `print(report)` shows the table.
+    (manual_bptt.TOLERANCES); `print(report)` shows the table. For a NetworkParams
+    the rows are named by the state-dict keys, then h0 (c0) and x.
     """
-    options = dict(nonlinearity=nonlinearity, loss=loss, reduction=reduction, batch_first=batch_first)
     L, grads = bptt(params, x, y, h0, **options)
     L_ref, grads_ref = torch_bptt(params, x, y, h0, **options)
     return compare_grads(

@@ -16,27 +16,15 @@ from torch.autograd.functional import jacobian
 
 from manual_bptt import RNNParams
 from manual_bptt.derivation import WRT
+from manual_bptt.options import Options, takes_options
 from manual_bptt.validation import Problem, check_option, check_problem
 
 
-def torch_contributions(
-    params: RNNParams,
-    x,
-    y,
-    h0=None,
-    *,
-    wrt: str = "W",
-    nonlinearity: str = "tanh",
-    loss: str = "cross_entropy",
-    reduction: str = "sum",
-    batch_first: bool = False,
-) -> np.ndarray:
+@takes_options
+def torch_contributions(params: RNNParams, x, y, h0=None, *, wrt: str = "W", **options) -> np.ndarray:
     """(T, T, *shape of wrt): [t-1, k-1] = ∂L(t)/∂(copy k of wrt), by autograd."""
     check_option("wrt", wrt, WRT)
-    problem = check_problem(
-        params, x, y, h0,
-        nonlinearity=nonlinearity, loss=loss, reduction=reduction, batch_first=batch_first,
-    )
+    problem = check_problem(params, x, y, h0, Options.parse("torch_contributions", options, network=False))
     T = problem.T
     shared = _tensors(problem.params)
     copies = [shared[wrt].clone().requires_grad_() for _ in range(T)]
@@ -67,11 +55,8 @@ def torch_hidden_jacobian(
     batch_first: bool = False,
 ) -> np.ndarray:
     """∂h(t)/∂h(k) by torch.autograd.functional.jacobian: (B, H, H), or (H, H) unbatched."""
-    problem = check_problem(
-        params, x, None, h0,
-        nonlinearity=nonlinearity, loss="cross_entropy", reduction="sum",
-        batch_first=batch_first, need_y=False,
-    )
+    options = Options(nonlinearity=nonlinearity, batch_first=batch_first)
+    problem = check_problem(params, x, None, h0, options, need_y=False)
     shared = _tensors(problem.params)
     h_k = _initial_state(problem)
     with torch.no_grad():

@@ -20,6 +20,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from manual_bptt import NetworkGrads, NetworkParams
 from manual_bptt.names import HEAD_SYMBOLS
 from manual_bptt.network_validation import NetworkProblem, check_network_problem
+from manual_bptt.options import Options
 
 from .twin import torch_dtype
 
@@ -48,13 +49,9 @@ def build_network(params: NetworkParams, *, batch_first: bool = False) -> tuple[
     return rnn, head
 
 
-def network_torch_bptt(params, x, y, h0=None, *, lengths=None, target="each_step", truncate=None,
-                       loss="cross_entropy", reduction="sum", batch_first=False) -> tuple[float, NetworkGrads]:
-    """The network `bptt`'s result by torch.autograd on the twin; same arguments, checks and types."""
-    problem = check_network_problem(
-        params, x, y, h0, lengths=lengths, target=target, truncate=truncate,
-        loss=loss, reduction=reduction, batch_first=batch_first,
-    )
+def network_torch_bptt(params, x, y, h0, options: Options) -> tuple[float, NetworkGrads]:
+    """The network `bptt`'s result by torch.autograd on the twin (`torch_bptt` calls this)."""
+    problem = check_network_problem(params, x, y, h0, options)
     with torch.enable_grad():
         return _autograd(problem, x, y, h0)
 
