@@ -8,10 +8,14 @@ in a failure message rebuilds exactly that problem.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .params import RNNParams, as_float_dtype
+
+if TYPE_CHECKING:
+    from .network_params import NetworkParams
 
 
 @dataclass(frozen=True)
@@ -78,3 +82,94 @@ def random_problem(
         x, y = x.swapaxes(0, 1).copy(), y.swapaxes(0, 1).copy()
     options = dict(nonlinearity=nonlinearity, loss=loss, reduction=reduction, batch_first=batch_first)
     return RandomProblem(recipe=recipe, params=params, x=x, y=y, h0=h0, options=options)
+
+
+@dataclass(frozen=True)
+class RandomNetworkProblem:
+    """Arguments for the network `bptt(params, x, y, h0, **options)`, and the recipe that made them."""
+
+    recipe: dict
+    params: "NetworkParams" = field(repr=False)
+    x: np.ndarray = field(repr=False)
+    y: np.ndarray = field(repr=False)
+    h0: object = field(repr=False)
+    options: dict = field(repr=False)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.recipe.items())
+        return f"random_network_problem({args})"
+
+    def run(self, fn, **overrides):
+        """fn(params, x, y, h0, **options), e.g. `problem.run(bptt)` or `problem.run(compare)`."""
+        return fn(self.params, self.x, self.y, self.h0, **{**self.options, **overrides})
+
+
+def random_network_problem(
+    T: int = 12,
+    B: int = 4,
+    I: int = 5,
+    H: int = 8,
+    O: int = 6,
+    *,
+    cell: str = "rnn_tanh",
+    num_layers: int = 2,
+    bidirectional: bool = True,
+    bias: bool = True,
+    proj_size: int = 0,
+    lengths: str = "none",
+    target: str = "each_step",
+    truncate: int | None = None,
+    seed: int = 0,
+    dtype: str = "float64",
+    loss: str = "cross_entropy",
+    reduction: str = "sum",
+    batch_first: bool = False,
+    batched: bool = True,
+    random_h0: bool = True,
+) -> RandomNetworkProblem:
+    """A reproducible network problem: parameters as PyTorch initialises them, x and
+    MSE targets standard normal, labels uniform on [0, O), h0 (and c0) normal with
+    standard deviation 0.5, or None when `random_h0` is False.
+
+    lengths: "none" (no lengths), "full" (every length T), "random" (each uniform on
+    [1, T], in any order) or "one" (every length 1).
+    Shapes follow the layout asked for, as in `random_problem`.
+    """
+    from .network_params import NetworkParams
+
+    np_dtype = as_float_dtype(dtype)
+    if not batched and B != 1:
+        raise ValueError(f"B: an unbatched problem has B = 1, got B = {B}")
+    if lengths not in ("none", "full", "random", "one"):
+        raise ValueError(f"lengths: expected 'none', 'full', 'random' or 'one', got {lengths!r}")
+    recipe = dict(T=T, B=B, I=I, H=H, O=O, cell=cell, num_layers=num_layers, bidirectional=bidirectional,
+                  bias=bias, proj_size=proj_size, lengths=lengths, target=target, truncate=truncate, seed=seed,
+                  dtype=np_dtype.name, loss=loss, reduction=reduction, batch_first=batch_first, batched=batched,
+                  random_h0=random_h0)
+    rng = np.random.default_rng(seed)
+    params = NetworkParams.random(cell=cell, input_size=I, hidden_size=H, output_size=O, num_layers=num_layers,
+                                  bidirectional=bidirectional, bias=bias, proj_size=proj_size, rng=rng,
+                                  dtype=np_dtype)
+    LD, H_out = params.num_layers * params.num_directions, params.output_hidden_size
+    x = rng.standard_normal((T, B, I)).astype(np_dtype)
+    per = (T, B) if target == "each_step" else (B,)
+    y = rng.integers(0, O, size=per) if loss == "cross_entropy" else rng.standard_normal(per + (O,)).astype(np_dtype)
+    h0 = None
+    if random_h0:
+        h0 = (0.5 * rng.standard_normal((LD, B, H_out))).astype(np_dtype)
+        if cell == "lstm":
+            h0 = (h0, (0.5 * rng.standard_normal((LD, B, H))).astype(np_dtype))
+    drawn = {"none": None, "full": np.full(B, T), "one": np.ones(B, dtype=np.int64),
+             "random": rng.integers(1, T + 1, size=B)}[lengths]
+    if not batched:
+        x = x[:, 0]
+        y = y[:, 0] if target == "each_step" else y[0]
+        if h0 is not None:
+            h0 = tuple(s[:, 0] for s in h0) if cell == "lstm" else h0[:, 0]
+    elif batch_first:
+        x = x.swapaxes(0, 1).copy()
+        if target == "each_step":
+            y = y.swapaxes(0, 1).copy()
+    options = dict(lengths=drawn, target=target, truncate=truncate, loss=loss, reduction=reduction,
+                   batch_first=batch_first)
+    return RandomNetworkProblem(recipe=recipe, params=params, x=x, y=y, h0=h0, options=options)

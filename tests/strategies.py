@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from manual_bptt.problems import random_problem
+from manual_bptt.problems import random_network_problem, random_problem
 from manual_bptt.validation import LOSSES, NONLINEARITIES, REDUCTIONS
 
 MAX_T = 40  # long enough for the recursion to matter, short enough for float32
@@ -80,3 +80,63 @@ def label_sequences(O: int, T: int, B: int):
     from hypothesis.extra import numpy as hnp
 
     return hnp.arrays(dtype="int64", shape=(T, B), elements=st.integers(0, O - 1))
+
+
+# Networks: the nn.RNN family (manual_bptt.network), drawn whole.
+ELMAN_CELLS = ("rnn_tanh", "rnn_relu")
+LENGTHS = ("none", "full", "random", "one")
+TARGETS = ("each_step", "last")
+MAX_NETWORK_T = 12  # several chunks for truncation, padding in every position; torch stays ~5 ms
+
+
+@st.composite
+def network_problems(
+    draw,
+    *,
+    cell=st.sampled_from(ELMAN_CELLS),
+    dtype=dtypes,
+    num_layers=st.integers(1, 3),
+    bidirectional=st.booleans(),
+    bias=st.booleans(),
+    lengths=st.sampled_from(LENGTHS),
+    target=st.sampled_from(TARGETS),
+    truncated=st.booleans(),
+    loss=losses,
+    reduction=reductions,
+    layout=layouts,
+    random_h0=st.booleans(),
+    max_T: int = MAX_NETWORK_T,
+    max_B: int = 4,
+    max_size: int = 6,
+):
+    """A whole network problem (`random_network_problem`), every option drawn unless given.
+
+    Lengths are drawn in any order, including all full and all 1; truncation only
+    for one direction (a bidirectional network has no chunks), with chunk sizes
+    from 1 to beyond T; unbatched problems have no lengths.
+    """
+    drawn = draw(sizes(max_T=max_T, max_B=max_B, max_size=max_size))
+    chosen_layout = draw(layout)
+    if chosen_layout == "unbatched":
+        drawn["B"] = 1
+    two_way = draw(bidirectional)
+    truncate = None
+    if not two_way and draw(truncated):
+        truncate = draw(st.integers(1, drawn["T"] + 2))
+    return random_network_problem(
+        **drawn,
+        cell=draw(cell),
+        num_layers=draw(num_layers),
+        bidirectional=two_way,
+        bias=draw(bias),
+        lengths="none" if chosen_layout == "unbatched" else draw(lengths),
+        target=draw(target),
+        truncate=truncate,
+        seed=draw(seeds),
+        dtype=draw(dtype),
+        loss=draw(loss),
+        reduction=draw(reduction),
+        batch_first=chosen_layout == "batch_first",
+        batched=chosen_layout != "unbatched",
+        random_h0=draw(random_h0),
+    )
