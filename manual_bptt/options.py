@@ -69,6 +69,21 @@ class Options:
                 )
         return cls(**keywords, given=frozenset(keywords))
 
+    @classmethod
+    def for_params(cls, function: str, params, keywords: dict) -> tuple[bool, "Options"]:
+        """(is it a network?, the Options) for a function that takes either kind of params."""
+        from .network_params import NetworkParams
+        from .params import RNNParams
+
+        if not isinstance(params, (RNNParams, NetworkParams)):
+            raise TypeError(
+                f"params: expected an RNNParams or a NetworkParams, got {type(params).__name__}; build one with "
+                "RNNParams.random(...) or NetworkParams.random(...) (or RNNParams(U=..., ...), "
+                "NetworkParams.from_state_dict(state, cell=...))"
+            )
+        network = isinstance(params, NetworkParams)
+        return network, cls.parse(function, keywords, network=network)
+
     def rnn_keywords(self) -> dict:
         """The keywords of the single-layer Elman `bptt`."""
         return dict(nonlinearity=self.nonlinearity, loss=self.loss, reduction=self.reduction,

@@ -101,9 +101,10 @@ def bptt(params, x, y, h0=None, **options) -> tuple[float, RNNGrads | NetworkGra
     LSTM's a pair (h0, c0). The result is (L, NetworkGrads); manual_bptt.network
     says the rest. The options are those of `manual_bptt.options.Options`.
     """
-    if isinstance(params, NetworkParams):
-        return network_bptt(params, x, y, h0, Options.parse("bptt", options, network=True))
-    problem = check_problem(params, x, y, h0, Options.parse("bptt", options, network=False))
+    network, options = Options.for_params("bptt", params, options)
+    if network:
+        return network_bptt(params, x, y, h0, options)
+    problem = check_problem(params, x, y, h0, options)
     cache = _forward(problem.params, problem.x, problem.h0, problem.nonlinearity)
     # The cache is bptt's own and dropped on return, so its buffers are reused:
     # o becomes ∂L/∂o and a becomes φ'(a) (peak memory stays near the activations).

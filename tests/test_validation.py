@@ -213,8 +213,9 @@ def test_messages_in_full():
         (dict(y=np.full((T, B), O)),
          "y: expected class labels in [0, O) = [0, 3), got values from 3 to 3"),
         (dict(params=[P.U]),
-         "params: expected an RNNParams, got list; build one with "
-         "RNNParams(U=..., W=..., V=..., b=..., c=...) or RNNParams.random(...)"),
+         "params: expected an RNNParams or a NetworkParams, got list; build one with "
+         "RNNParams.random(...) or NetworkParams.random(...) (or RNNParams(U=..., ...), "
+         "NetworkParams.from_state_dict(state, cell=...))"),
     ]
     for changes, message in cases:
         with pytest.raises((ValueError, TypeError)) as caught:

@@ -28,9 +28,10 @@ def torch_bptt(params, x, y, h0=None, **options) -> tuple[float, RNNGrads | Netw
     A NetworkParams goes to its twin, nn.RNN / nn.LSTM / nn.GRU + nn.Linear
     (torch_reference.network_twin), with the network's keywords.
     """
-    if isinstance(params, NetworkParams):
-        return network_torch_bptt(params, x, y, h0, Options.parse("torch_bptt", options, network=True))
-    problem = check_problem(params, x, y, h0, Options.parse("torch_bptt", options, network=False))
+    network, options = Options.for_params("torch_bptt", params, options)
+    if network:
+        return network_torch_bptt(params, x, y, h0, options)
+    problem = check_problem(params, x, y, h0, options)
     twin = build_twin(params, nonlinearity=problem.nonlinearity, batch_first=problem.batch_first)
     # Copies, so autograd can never write into the caller's arrays.
     x_t = torch.tensor(np.asarray(x), requires_grad=True)
@@ -84,6 +85,7 @@ def compare(params, x, y, h0=None, **options) -> GradientReport:
     (manual_bptt.TOLERANCES); `print(report)` shows the table. For a NetworkParams
     the rows are named by the state-dict keys, then h0 (c0) and x.
     """
+    Options.for_params("compare", params, options)                 # a misspelt keyword names compare
     L, grads = bptt(params, x, y, h0, **options)
     L_ref, grads_ref = torch_bptt(params, x, y, h0, **options)
     return compare_grads(
