@@ -64,3 +64,31 @@ def test_runs_as_a_module():
     assert done.returncode == 0, done.stderr
     assert "all agree" in done.stdout
     assert np.isfinite(float(done.stdout.split("L     scalar")[1].split()[1]))
+
+
+@pytest.mark.parametrize("argv, recorded", [
+    (["--num-layers", "3"], "num_layers=3"),
+    (["--bidirectional"], "bidirectional=True"),
+    (["--no-bias"], "bias=False"),
+    (["--lengths", "random"], "lengths='random'"),
+    (["--target", "last"], "target='last'"),
+    (["--truncate", "4"], "truncate=4"),
+])
+def test_each_network_option_reaches_the_network(argv, recorded, capsys):
+    assert main(argv + ["-T", "9"]) == 0
+    out = capsys.readouterr().out
+    assert "random_network_problem(" in out and recorded in out and "all agree" in out
+    rows = [line.split()[0] for line in out.splitlines()[2:-1]]
+    if "--num-layers" in argv:
+        assert "weight_hh_l2" in rows
+    if "--bidirectional" in argv:
+        assert "weight_hh_l0_reverse" in rows
+    if "--no-bias" in argv:
+        assert not any(row.startswith("bias_") for row in rows)
+
+
+def test_truncate_with_bidirectional_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["--truncate", "2", "--bidirectional"])
+    assert caught.value.code == 2
+    assert "--truncate" in capsys.readouterr().err

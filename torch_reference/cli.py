@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from manual_bptt.problems import random_problem
+from manual_bptt.problems import random_network_problem, random_problem
 from manual_bptt.validation import LOSSES, NONLINEARITIES, REDUCTIONS
 
 from .autograd import compare
@@ -41,12 +41,46 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the problem (default 0)")
     p.add_argument("--batch-first", action="store_true", help="lay x and y out as (B, T, ...)")
     p.add_argument("--zero-h0", action="store_true", help="pass h0=None (zeros) instead of a random h0")
+    _network_arguments(p)
     return p
+
+
+def _network_arguments(p: argparse.ArgumentParser) -> None:
+    """Any of these makes the problem a network (NetworkParams, twin nn.RNN(...) + nn.Linear)."""
+    net = p.add_argument_group(
+        "networks", "any of these checks a network (nn.RNN with these options + nn.Linear head) "
+        "instead of the one-layer derivation's model")
+    net.add_argument("--num-layers", type=_positive, default=1, help="stacked layers L (default 1)")
+    net.add_argument("--bidirectional", action="store_true", help="two directions, outputs concatenated")
+    net.add_argument("--no-bias", action="store_true", help="no bias_ih, bias_hh (nn.RNN(bias=False))")
+    net.add_argument("--lengths", choices=("none", "random", "one", "full"), default="none",
+                     help="padded batch: random lengths in [1, T], all 1, or all T (default none: no lengths)")
+    net.add_argument("--target", choices=("each_step", "last"), default="each_step",
+                     help="a label per step, or one per sequence read off h_n (default each_step)")
+    net.add_argument("--truncate", type=_positive, default=None, metavar="K",
+                     help="truncated BPTT in chunks of K steps (one direction only; default none)")
+
+
+def _is_network(args) -> bool:
+    return (args.num_layers != 1 or args.bidirectional or args.no_bias or args.lengths != "none"
+            or args.target != "each_step" or args.truncate is not None)
+
+
+def _network_problem(args):
+    return random_network_problem(
+        T=args.seq_len, B=args.batch, I=args.input_size, H=args.hidden_size, O=args.output_size,
+        cell=f"rnn_{args.nonlinearity}", num_layers=args.num_layers, bidirectional=args.bidirectional,
+        bias=not args.no_bias, lengths=args.lengths, target=args.target, truncate=args.truncate,
+        seed=args.seed, dtype=args.dtype, loss=args.loss, reduction=args.reduction,
+        batch_first=args.batch_first, random_h0=not args.zero_h0,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    problem = random_problem(
+    if args.truncate is not None and args.bidirectional:
+        parser().error("--truncate: a bidirectional network has no chunks (the reverse direction runs backwards)")
+    problem = _network_problem(args) if _is_network(args) else random_problem(
         T=args.seq_len, B=args.batch, I=args.input_size, H=args.hidden_size, O=args.output_size,
         seed=args.seed, dtype=args.dtype, nonlinearity=args.nonlinearity, loss=args.loss,
         reduction=args.reduction, batch_first=args.batch_first, random_h0=not args.zero_h0,
