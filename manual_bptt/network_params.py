@@ -60,12 +60,14 @@ class NetworkParams:
         arrays = {name: arrays[name] for name in order}              # PyTorch's state-dict order
         object.__setattr__(self, "arrays", arrays)
         _check_dtypes(arrays)
+        # The structure, read off the keys once (they are checked and never change).
+        layers = 1 + max(slot.layer for slot in map(slot_of, arrays) if slot.layer is not None)
+        object.__setattr__(self, "_num_layers", layers)
         _check_shapes(self)
 
-    # The structure, read off the keys so there is one source of truth.
     @property
     def num_layers(self) -> int:
-        return 1 + max(slot.layer for slot in map(slot_of, self.arrays) if slot.layer is not None)
+        return self._num_layers
 
     @property
     def bidirectional(self) -> bool:
