@@ -25,11 +25,15 @@ From da_x and da_h the engine forms ∂L/∂U = Σ_t da_x(t) x(t)ᵀ, ∂L/∂W 
 from __future__ import annotations
 
 from .elman import ElmanCell
+from .gru import GRUCell
+from .lstm import LSTMCell
 
 #: PyTorch's mode name → the cell that computes it.
 CELLS = {
     "rnn_tanh": ElmanCell("tanh"),
     "rnn_relu": ElmanCell("relu"),
+    "lstm": LSTMCell(),
+    "gru": GRUCell(),
 }
 
 

@@ -1,0 +1,112 @@
+"""The GRU cell of nn.GRU, with PyTorch's gate order r, z, n.
+
+    r = σ(U_r x(t) + b_ir + W_r h(t-1) + b_hr)                  reset gate
+    z = σ(U_z x(t) + b_iz + W_z h(t-1) + b_hz)                  update gate
+    n = tanh(U_n x(t) + b_in + r ⊙ (W_n h(t-1) + b_hn))         candidate; b_hn sits inside r ⊙ (·)
+    h(t) = (1 - z) ⊙ n + z ⊙ h(t-1)
+
+The input side U x(t) + b_ih (+ b_hr, b_hz, which add like the Elman bias) is formed
+for all steps before the loop; the hidden side W h(t-1) + [0, 0, b_hn] in the loop,
+because r multiplies its n block. So the two sides get different gradients in the n
+block: the engine's da_x and da_h.
+
+Backward, for one step, given ∂L/∂h(t):
+
+    ∂L/∂n      = ∂L/∂h(t) ⊙ (1 - z)          ∂L/∂z = ∂L/∂h(t) ⊙ (h(t-1) - n)
+    ∂L/∂a_n    = ∂L/∂n ⊙ (1 - n²)            the input side's n block
+    ∂L/∂hn     = ∂L/∂a_n ⊙ r                 the hidden side's n block (hn = W_n h(t-1) + b_hn)
+    ∂L/∂a_r    = ∂L/∂a_n ⊙ hn ⊙ r(1 - r)     ∂L/∂a_z = ∂L/∂z ⊙ z(1 - z)
+    ∂L/∂h(t-1) = ∂L/∂h(t) ⊙ z + Wᵀ [∂L/∂a_r, ∂L/∂a_z, ∂L/∂hn]      the z shortcut, plus through W
+
+With z near 1 the shortcut ∂L/∂h(t) ⊙ z carries the gradient back almost unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .lstm import _sigmoid
+
+
+class GRUCell:
+    """Three gate blocks (G = 3), one state (h)."""
+
+    gates = 3
+    state_names = ("h",)
+
+    def input_bias(self, w):
+        """b_ih, plus the r and z blocks of b_hh (they add to the pre-activation like b_ih does)."""
+        if w.b_ih is None:
+            return None
+        H = w.b_hh.shape[0] // 3
+        bias = w.b_ih.copy()
+        bias[:2 * H] += w.b_hh[:2 * H]
+        return bias
+
+    def start(self, w, ax: np.ndarray, state0: tuple) -> "GRUTrace":
+        return GRUTrace(w, ax, state0[0])
+
+    def __repr__(self) -> str:
+        return "GRUCell()"
+
+
+class GRUTrace:
+    def __init__(self, w, ax: np.ndarray, h0: np.ndarray):
+        T, B, G_H = ax.shape
+        H = G_H // 3
+        self.H = H
+        self.W = w.W
+        self.WT = np.ascontiguousarray(w.W.T)
+        self.b_hn = None if w.b_hh is None else w.b_hh[2 * H:]
+        self.gate = ax                                             # becomes [r, z, n] in place
+        self.hn = np.empty((T, B, H), dtype=ax.dtype)              # W_n h(t-1) + b_hn, for the backward pass
+        self.h = np.empty((T + 1, B, H), dtype=ax.dtype)
+        self.h[0] = h0
+        self.states = (self.h,)
+        self.recurrent = np.empty((B, G_H), dtype=ax.dtype)
+
+    def step(self, t: int) -> None:
+        H, a, gh = self.H, self.gate[t], self.recurrent
+        np.dot(self.h[t], self.WT, out=gh)                         # W h(t-1), all three blocks
+        rz = a[:, :2 * H]
+        rz += gh[:, :2 * H]
+        _sigmoid(rz, rz)                                           # r, z = σ(input side + W_r,z h(t-1))
+        hn = self.hn[t]
+        if self.b_hn is None:
+            hn[...] = gh[:, 2 * H:]
+        else:
+            np.add(gh[:, 2 * H:], self.b_hn, out=hn)               # hn = W_n h(t-1) + b_hn
+        r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
+        n += r * hn
+        np.tanh(n, out=n)                                          # n = tanh(U_n x + b_in + r ⊙ hn)
+        h_prev, h = self.h[t], self.h[t + 1]
+        np.subtract(h_prev, n, out=h)
+        h *= z
+        h += n                                                     # h(t) = n + z ⊙ (h(t-1) - n)
+
+    def begin_backward(self) -> None:
+        H, act = self.H, self.gate
+        self.dact_rz = act[..., :2 * H] * (1 - act[..., :2 * H])   # σ' = σ(1 - σ) for r and z
+        self.dact_n = 1 - act[..., 2 * H:] ** 2                    # tanh' = 1 - n²
+        self.da_x = np.empty_like(self.gate)
+        self.da_h = np.empty_like(self.gate)
+
+    def step_backward(self, t: int, dstate: tuple) -> None:
+        (dh,) = dstate
+        H = self.H
+        r, z, n = self.gate[t, :, :H], self.gate[t, :, H:2 * H], self.gate[t, :, 2 * H:]
+        da_x, da_h = self.da_x[t], self.da_h[t]
+        da_n = da_x[:, 2 * H:]
+        np.multiply(dh, 1 - z, out=da_n)                           # ∂L/∂n = ∂L/∂h(t) ⊙ (1 - z)
+        da_n *= self.dact_n[t]                                     # ∂L/∂a_n
+        np.multiply(da_n, r, out=da_h[:, 2 * H:])                  # ∂L/∂hn = ∂L/∂a_n ⊙ r
+        np.multiply(da_n, self.hn[t], out=da_x[:, :H])             # ∂L/∂r = ∂L/∂a_n ⊙ hn
+        np.subtract(self.h[t], n, out=da_x[:, H:2 * H])
+        da_x[:, H:2 * H] *= dh                                     # ∂L/∂z = ∂L/∂h(t) ⊙ (h(t-1) - n)
+        da_x[:, :2 * H] *= self.dact_rz[t]                         # ∂L/∂a_r, ∂L/∂a_z
+        da_h[:, :2 * H] = da_x[:, :2 * H]                          # r, z: both sides alike
+        dh *= z                                                    # the shortcut ∂L/∂h(t) ⊙ z ...
+        dh += da_h @ self.W                                        # ... + Wᵀ [∂L/∂a_r, ∂L/∂a_z, ∂L/∂hn]
+
+    def extra_grads(self) -> dict:
+        return {}

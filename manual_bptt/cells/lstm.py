@@ -1,0 +1,128 @@
+"""The LSTM cell of nn.LSTM, with PyTorch's gate order i, f, g, o and its optional projection.
+
+    [a_i, a_f, a_g, a_o] = U x(t) + b_ih + W h(t-1) + b_hh      one (4H,) pre-activation, stacked
+    i = σ(a_i)   f = σ(a_f)   g = tanh(a_g)   o = σ(a_o)        input, forget, candidate, output
+    c(t) = f ⊙ c(t-1) + i ⊙ g                                   the cell state
+    m(t) = o ⊙ tanh(c(t))
+    h(t) = m(t), or W_hr m(t) with proj_size > 0 (W_hr = weight_hr, (H_out, H))
+
+Backward, for one step, given ∂L/∂h(t) and ∂L/∂c(t) carried back from step t+1:
+
+    ∂L/∂m(t)   = ∂L/∂h(t), or W_hrᵀ ∂L/∂h(t) with a projection
+    ∂L/∂c(t)  += ∂L/∂m(t) ⊙ o ⊙ (1 - tanh²(c(t)))                 c(t) reaches L through h(t) too
+    ∂L/∂a_i    = ∂L/∂c(t) ⊙ g ⊙ i(1 - i)       ∂L/∂a_f = ∂L/∂c(t) ⊙ c(t-1) ⊙ f(1 - f)
+    ∂L/∂a_g    = ∂L/∂c(t) ⊙ i ⊙ (1 - g²)       ∂L/∂a_o = ∂L/∂m(t) ⊙ tanh(c(t)) ⊙ o(1 - o)
+    ∂L/∂c(t-1) = ∂L/∂c(t) ⊙ f                                    the constant error carousel
+    ∂L/∂h(t-1) = Wᵀ ∂L/∂a(t)
+    ∂L/∂W_hr   = Σ_t ∂L/∂h(t) m(t)ᵀ                              one product after the loop
+
+With f near 1, ∂L/∂c(t-1) = ∂L/∂c(t) ⊙ f passes back almost unchanged: no W and
+no squashing derivative on that path, which is why the LSTM's gradient decays so
+slowly in t - k. Rows are batch elements: Wᵀ ∂L/∂a(t) is the code's `da_t @ W`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _sigmoid(a: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """σ(a) = 1 / (1 + e^(-a)), written as ½(1 + tanh(a/2)): the same function, and no
+    overflow of e^(-a) for very negative a."""
+    np.multiply(a, 0.5, out=out)
+    np.tanh(out, out=out)
+    out += 1
+    out *= 0.5
+    return out
+
+
+class LSTMCell:
+    """Four gate blocks (G = 4), two states (h, c); h is projected when W_hr is present."""
+
+    gates = 4
+    state_names = ("h", "c")
+
+    def input_bias(self, w):
+        return None if w.b_ih is None else w.b_ih + w.b_hh
+
+    def start(self, w, ax: np.ndarray, state0: tuple) -> "LSTMTrace":
+        return LSTMTrace(w, ax, state0)
+
+    def __repr__(self) -> str:
+        return "LSTMCell()"
+
+
+class LSTMTrace:
+    def __init__(self, w, ax: np.ndarray, state0: tuple):
+        T, B, G_H = ax.shape
+        H = G_H // 4
+        H_out = w.W.shape[1]
+        self.H = H
+        self.W, self.W_hr = w.W, w.W_hr
+        self.WT = np.ascontiguousarray(w.W.T)
+        self.W_hrT = None if w.W_hr is None else np.ascontiguousarray(w.W_hr.T)
+        self.gate = ax                                             # a(t), then [i, f, g, o] in place
+        self.h = np.empty((T + 1, B, H_out), dtype=ax.dtype)
+        self.c = np.empty((T + 1, B, H), dtype=ax.dtype)
+        self.h[0], self.c[0] = state0                              # h(0) = h0, c(0) = c0
+        self.tanh_c = np.empty((T, B, H), dtype=ax.dtype)
+        self.m = self.h[1:] if w.W_hr is None else np.empty((T, B, H), dtype=ax.dtype)
+        self.states = (self.h, self.c)
+        self.recurrent = np.empty((B, G_H), dtype=ax.dtype)
+
+    def step(self, t: int) -> None:
+        H, a = self.H, self.gate[t]
+        np.dot(self.h[t], self.WT, out=self.recurrent)             # W h(t-1)
+        a += self.recurrent                                        # a(t) = U x(t) + b + W h(t-1)
+        i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+        _sigmoid(a[:, :2 * H], a[:, :2 * H])                        # i = σ(a_i), f = σ(a_f)
+        np.tanh(g, out=g)                                          # g = tanh(a_g)
+        _sigmoid(o, o)                                             # o = σ(a_o)
+        c = self.c[t + 1]
+        np.multiply(f, self.c[t], out=c)                           # c(t) = f ⊙ c(t-1)
+        c += i * g                                                 #        + i ⊙ g
+        np.tanh(c, out=self.tanh_c[t])
+        np.multiply(o, self.tanh_c[t], out=self.m[t])              # m(t) = o ⊙ tanh(c(t))
+        if self.W_hrT is not None:
+            np.dot(self.m[t], self.W_hrT, out=self.h[t + 1])       # h(t) = W_hr m(t)
+
+    def begin_backward(self) -> None:
+        T, B, G_H = self.gate.shape
+        H, act = self.H, self.gate
+        # Every step's local derivatives at once, read off what the forward pass kept:
+        # σ' = σ(1 - σ) for i, f, o; tanh' = 1 - g² for g; and o ⊙ (1 - tanh²(c)) for c(t) via h(t).
+        self.dact = act * (1 - act)
+        self.dact[..., 2 * H:3 * H] = 1 - act[..., 2 * H:3 * H] ** 2
+        self.dm_to_dc = act[..., 3 * H:] * (1 - self.tanh_c ** 2)
+        self.da = np.empty_like(self.gate)
+        self.da_x = self.da_h = self.da
+        self.dh_all = None if self.W_hr is None else np.empty_like(self.h[1:])
+        self.dc_total = np.empty((B, H), dtype=self.gate.dtype)
+
+    def step_backward(self, t: int, dstate: tuple) -> None:
+        dh, dc = dstate
+        H = self.H
+        i, f, g = self.gate[t, :, :H], self.gate[t, :, H:2 * H], self.gate[t, :, 2 * H:3 * H]
+        if self.W_hr is None:
+            dm = dh                                                # h(t) = m(t)
+        else:
+            self.dh_all[t] = dh                                    # kept for ∂L/∂W_hr
+            dm = dh @ self.W_hr                                    # ∂L/∂m(t) = W_hrᵀ ∂L/∂h(t)
+        dct = self.dc_total
+        np.multiply(dm, self.dm_to_dc[t], out=dct)
+        dct += dc                                                  # ∂L/∂c(t): carried + through h(t)
+        da, dact = self.da[t], self.dact[t]
+        np.multiply(dct, g, out=da[:, :H])                         # ∂L/∂i = ∂L/∂c(t) ⊙ g
+        np.multiply(dct, self.c[t], out=da[:, H:2 * H])            # ∂L/∂f = ∂L/∂c(t) ⊙ c(t-1)
+        np.multiply(dct, i, out=da[:, 2 * H:3 * H])                # ∂L/∂g = ∂L/∂c(t) ⊙ i
+        np.multiply(dm, self.tanh_c[t], out=da[:, 3 * H:])         # ∂L/∂o = ∂L/∂m(t) ⊙ tanh(c(t))
+        da *= dact                                                 # through σ' and tanh': ∂L/∂a(t)
+        np.multiply(dct, f, out=dc)                                # ∂L/∂c(t-1) = ∂L/∂c(t) ⊙ f
+        np.dot(da, self.W, out=dh)                                 # ∂L/∂h(t-1) = Wᵀ ∂L/∂a(t)
+
+    def extra_grads(self) -> dict:
+        if self.W_hr is None:
+            return {}
+        T, B, H_out = self.dh_all.shape
+        dh_rows, m_rows = self.dh_all.reshape(T * B, H_out), self.m.reshape(T * B, self.H)
+        return {"W_hr": dh_rows.T @ m_rows}                        # Σ_t ∂L/∂h(t) m(t)ᵀ
