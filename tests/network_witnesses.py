@@ -31,8 +31,11 @@ def reference_network_loss(problem, arrays: dict, seen_a: list | None = None) ->
     elif opts["batch_first"]:
         x = x.swapaxes(0, 1)
         y = y.swapaxes(0, 1) if opts["target"] == "each_step" else y
+    c0 = arrays.get("c0")
+    if c0 is not None and c0.ndim == 2:
+        c0 = c0[:, None]
     T, B, _ = x.shape
-    D, phi = p.num_directions, (np.tanh if p.cell == "rnn_tanh" else (lambda v: np.maximum(v, 0.0)))
+    D = p.num_directions
     lengths = opts["lengths"] if opts["lengths"] is not None else np.full(B, T)
     V, c = arrays["head.weight"], arrays["head.bias"]
     total, count = 0.0, 0
@@ -44,14 +47,10 @@ def reference_network_loss(problem, arrays: dict, seen_a: list | None = None) ->
                 def w(symbol):
                     return arrays.get(torch_name(symbol, layer, d))
                 h = h0[layer * D + d, n]
+                cell_state = None if c0 is None else c0[layer * D + d, n]
                 outputs = []
                 for x_t in (sequence if d == 0 else sequence[::-1]):
-                    a = w("U") @ x_t + w("W") @ h
-                    if p.bias:
-                        a = a + w("b_ih") + w("b_hh")
-                    h = phi(a)
-                    if seen_a is not None:
-                        seen_a.append(a)
+                    h, cell_state = CELL_STEPS[p.cell](w, x_t, h, cell_state, p.bias, seen_a)
                     outputs.append(h)
                 finals.append(h)
                 per_direction.append(outputs if d == 0 else outputs[::-1])
@@ -70,6 +69,45 @@ def reference_network_loss(problem, arrays: dict, seen_a: list | None = None) ->
     return float(total / count if opts["reduction"] == "mean" else total)
 
 
+def _sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def _elman_step(w, x_t, h, c, bias, seen_a, phi):
+    a = w("U") @ x_t + w("W") @ h + ((w("b_ih") + w("b_hh")) if bias else 0.0)
+    if seen_a is not None:
+        seen_a.append(a)
+    return phi(a), None
+
+
+def _lstm_step(w, x_t, h, c, bias, seen_a):
+    a = w("U") @ x_t + w("W") @ h + ((w("b_ih") + w("b_hh")) if bias else 0.0)
+    a_i, a_f, a_g, a_o = np.split(a, 4)
+    c = _sigmoid(a_f) * c + _sigmoid(a_i) * np.tanh(a_g)
+    h = _sigmoid(a_o) * np.tanh(c)
+    if w("W_hr") is not None:
+        h = w("W_hr") @ h
+    return h, c
+
+
+def _gru_step(w, x_t, h, c, bias, seen_a):
+    gi = w("U") @ x_t + (w("b_ih") if bias else 0.0)
+    gh = w("W") @ h + (w("b_hh") if bias else 0.0)
+    i_r, i_z, i_n = np.split(gi, 3)
+    h_r, h_z, h_n = np.split(gh, 3)
+    r, z = _sigmoid(i_r + h_r), _sigmoid(i_z + h_z)
+    n = np.tanh(i_n + r * h_n)
+    return (1 - z) * n + z * h, None
+
+
+CELL_STEPS = {
+    "rnn_tanh": lambda *args: _elman_step(*args, np.tanh),
+    "rnn_relu": lambda *args: _elman_step(*args, lambda v: np.maximum(v, 0.0)),
+    "lstm": _lstm_step,
+    "gru": _gru_step,
+}
+
+
 def network_inputs(problem) -> dict[str, np.ndarray]:
     """Float64 copies of every differentiable input: the parameters by name, h0 (zeros when None), x."""
     p = problem.params
@@ -79,7 +117,11 @@ def network_inputs(problem) -> dict[str, np.ndarray]:
     B = (x.shape[0] if problem.options["batch_first"] else x.shape[1]) if batched else None
     LD = p.num_layers * p.num_directions
     shape = (LD, B, p.output_hidden_size) if batched else (LD, p.output_hidden_size)
-    arrays["h0"] = np.zeros(shape) if problem.h0 is None else np.array(problem.h0, dtype=np.float64)
+    h0, c0 = (problem.h0 if p.cell == "lstm" and problem.h0 is not None else (problem.h0, None))
+    arrays["h0"] = np.zeros(shape) if h0 is None else np.array(h0, dtype=np.float64)
+    if p.cell == "lstm":
+        c_shape = shape[:-1] + (p.hidden_size,)
+        arrays["c0"] = np.zeros(c_shape) if c0 is None else np.array(c0, dtype=np.float64)
     arrays["x"] = x
     return arrays
 
@@ -100,4 +142,5 @@ def network_finite_differences(problem, eps: float = 1e-5) -> tuple[float, Netwo
             grad[index] = (up - down) / (2 * eps)
         grads[name] = grad
     params = {name: grads[name] for name in problem.params.keys()}
-    return reference_network_loss(problem, arrays), NetworkGrads(params=params, h0=grads["h0"], x=grads["x"])
+    return reference_network_loss(problem, arrays), NetworkGrads(params=params, h0=grads["h0"], x=grads["x"],
+                                                                 c0=grads.get("c0"))

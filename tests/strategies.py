@@ -84,6 +84,7 @@ def label_sequences(O: int, T: int, B: int):
 
 # Networks: the nn.RNN family (manual_bptt.network), drawn whole.
 ELMAN_CELLS = ("rnn_tanh", "rnn_relu")
+CELLS = ELMAN_CELLS + ("lstm", "gru")
 LENGTHS = ("none", "full", "random", "one")
 TARGETS = ("each_step", "last")
 MAX_NETWORK_T = 12  # several chunks for truncation, padding in every position; torch stays ~5 ms
@@ -93,7 +94,8 @@ MAX_NETWORK_T = 12  # several chunks for truncation, padding in every position; 
 def network_problems(
     draw,
     *,
-    cell=st.sampled_from(ELMAN_CELLS),
+    cell=st.sampled_from(CELLS),
+    projected=st.booleans(),
     dtype=dtypes,
     num_layers=st.integers(1, 3),
     bidirectional=st.booleans(),
@@ -113,7 +115,8 @@ def network_problems(
 
     Lengths are drawn in any order, including all full and all 1; truncation only
     for one direction (a bidirectional network has no chunks), with chunk sizes
-    from 1 to beyond T; unbatched problems have no lengths.
+    from 1 to beyond T; unbatched problems have no lengths; an LSTM projects
+    (proj_size in [1, H)) when `projected` draws True and H > 1.
     """
     drawn = draw(sizes(max_T=max_T, max_B=max_B, max_size=max_size))
     chosen_layout = draw(layout)
@@ -123,9 +126,14 @@ def network_problems(
     truncate = None
     if not two_way and draw(truncated):
         truncate = draw(st.integers(1, drawn["T"] + 2))
+    chosen_cell = draw(cell)
+    proj_size = 0
+    if chosen_cell == "lstm" and drawn["H"] > 1 and draw(projected):
+        proj_size = draw(st.integers(1, drawn["H"] - 1))
     return random_network_problem(
         **drawn,
-        cell=draw(cell),
+        cell=chosen_cell,
+        proj_size=proj_size,
         num_layers=draw(num_layers),
         bidirectional=two_way,
         bias=draw(bias),
