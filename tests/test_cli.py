@@ -73,6 +73,10 @@ def test_runs_as_a_module():
     (["--lengths", "random"], "lengths='random'"),
     (["--target", "last"], "target='last'"),
     (["--truncate", "4"], "truncate=4"),
+    (["--cell", "lstm"], "cell='lstm'"),
+    (["--cell", "gru"], "cell='gru'"),
+    (["--cell", "lstm", "--proj-size", "3"], "proj_size=3"),
+    (["--nonlinearity", "relu", "--num-layers", "2"], "cell='rnn_relu'"),
 ])
 def test_each_network_option_reaches_the_network(argv, recorded, capsys):
     assert main(argv + ["-T", "9"]) == 0
@@ -85,10 +89,17 @@ def test_each_network_option_reaches_the_network(argv, recorded, capsys):
         assert "weight_hh_l0_reverse" in rows
     if "--no-bias" in argv:
         assert not any(row.startswith("bias_") for row in rows)
+    if "--proj-size" in argv:
+        assert "weight_hr_l0" in rows and "c0" in rows
 
 
-def test_truncate_with_bidirectional_is_a_usage_error(capsys):
+@pytest.mark.parametrize("argv, named", [
+    (["--truncate", "2", "--bidirectional"], "--truncate"),
+    (["--proj-size", "2"], "--proj-size"),
+    (["--cell", "lstm", "--proj-size", "8"], "--proj-size"),
+])
+def test_impossible_network_options_are_usage_errors(argv, named, capsys):
     with pytest.raises(SystemExit) as caught:
-        main(["--truncate", "2", "--bidirectional"])
+        main(argv)
     assert caught.value.code == 2
-    assert "--truncate" in capsys.readouterr().err
+    assert named in capsys.readouterr().err

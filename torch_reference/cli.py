@@ -50,6 +50,10 @@ def _network_arguments(p: argparse.ArgumentParser) -> None:
     net = p.add_argument_group(
         "networks", "any of these checks a network (nn.RNN with these options + nn.Linear head) "
         "instead of the one-layer derivation's model")
+    net.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="rnn",
+                     help="rnn (nn.RNN with --nonlinearity), lstm (nn.LSTM) or gru (nn.GRU) (default rnn)")
+    net.add_argument("--proj-size", type=_positive, default=None, metavar="P",
+                     help="LSTM projection h = W_hr (o ⊙ tanh c), P < H (nn.LSTM(proj_size=P); default none)")
     net.add_argument("--num-layers", type=_positive, default=1, help="stacked layers L (default 1)")
     net.add_argument("--bidirectional", action="store_true", help="two directions, outputs concatenated")
     net.add_argument("--no-bias", action="store_true", help="no bias_ih, bias_hh (nn.RNN(bias=False))")
@@ -62,14 +66,15 @@ def _network_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _is_network(args) -> bool:
-    return (args.num_layers != 1 or args.bidirectional or args.no_bias or args.lengths != "none"
+    return (args.cell != "rnn" or args.num_layers != 1 or args.bidirectional or args.no_bias or args.lengths != "none"
             or args.target != "each_step" or args.truncate is not None)
 
 
 def _network_problem(args):
     return random_network_problem(
         T=args.seq_len, B=args.batch, I=args.input_size, H=args.hidden_size, O=args.output_size,
-        cell=f"rnn_{args.nonlinearity}", num_layers=args.num_layers, bidirectional=args.bidirectional,
+        cell=f"rnn_{args.nonlinearity}" if args.cell == "rnn" else args.cell,
+        proj_size=args.proj_size or 0, num_layers=args.num_layers, bidirectional=args.bidirectional,
         bias=not args.no_bias, lengths=args.lengths, target=args.target, truncate=args.truncate,
         seed=args.seed, dtype=args.dtype, loss=args.loss, reduction=args.reduction,
         batch_first=args.batch_first, random_h0=not args.zero_h0,
@@ -80,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.truncate is not None and args.bidirectional:
         parser().error("--truncate: a bidirectional network has no chunks (the reverse direction runs backwards)")
+    if args.proj_size is not None and (args.cell != "lstm" or args.proj_size >= args.hidden_size):
+        parser().error(f"--proj-size: only for --cell lstm, and below the hidden size H = {args.hidden_size}")
     problem = _network_problem(args) if _is_network(args) else random_problem(
         T=args.seq_len, B=args.batch, I=args.input_size, H=args.hidden_size, O=args.output_size,
         seed=args.seed, dtype=args.dtype, nonlinearity=args.nonlinearity, loss=args.loss,
