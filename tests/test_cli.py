@@ -84,7 +84,8 @@ def test_each_network_option_reaches_the_network(argv, recorded, capsys):
     assert "random_network_problem(" in out and recorded in out and "all agree" in out
     rows = [line.split()[0] for line in out.splitlines()[2:-1]]
     if "--num-layers" in argv:
-        assert "weight_hh_l2" in rows
+        top = int(argv[argv.index("--num-layers") + 1]) - 1
+        assert f"weight_hh_l{top}" in rows and f"weight_hh_l{top + 1}" not in rows
     if "--bidirectional" in argv:
         assert "weight_hh_l0_reverse" in rows
     if "--no-bias" in argv:
