@@ -1,0 +1,144 @@
+"""The derivation's objects for every cell: Jacobians of the state, and the terms of the sum over k.
+
+For the Elman RNN (derivation.py) the state is h and ∂h(t)/∂h(k) = Π_j diag(φ'(a(j))) W.
+For an LSTM the state is the pair s = (h, c), for a GRU it is h again, and in every
+case
+
+    ∂s(t)/∂s(k) = ∂s(t)/∂s(t-1) · … · ∂s(k+1)/∂s(k)          (the empty product, k = t, is I)
+
+`state_jacobian` evaluates that product with the cells' own one-step backward
+(cells/): a row of ∂s(t)/∂s(k) is the vector-Jacobian product of a unit vector
+carried back from step t to step k, exactly what BPTT does with ∂L/∂s(t).
+
+`network_contributions` splits a weight's gradient the way the source splits ∂L/∂W:
+term [t-1, k-1] is the part of ∂L(t)/∂w that flows through step k's use of w (its
+immediate partial at step k, times the chain from k to t). Summed over t and k it is
+∂L/∂w; a truncated BPTT keeps only the terms with k in t's chunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cells import cell_for
+from .derivation import HiddenJacobian
+from .names import slot_of
+from .network import _network_backward, _Order, network_forward_checked
+from .network_params import NetworkParams
+from .network_validation import check_network_problem
+from .options import Options, takes_options
+from .readout import readout
+
+
+@dataclass(frozen=True)
+class StateJacobian(HiddenJacobian):
+    """∂s(t)/∂s(k) for one layer and direction: (B, S, S), or (S, S) unbatched.
+
+    The state s stacks the cell's states in order: h (H_out) for the Elman and GRU
+    cells, h then c (H_out + H) for the LSTM. `block("c", "c")` is ∂c(t)/∂c(k).
+    """
+
+    names: tuple = ("h",)
+    sizes: tuple = ()
+
+    def block(self, of: str, wrt: str) -> HiddenJacobian:
+        """∂of(t)/∂wrt(k), e.g. block("c", "c") for the LSTM's cell state."""
+        for name in (of, wrt):
+            if name not in self.names:
+                raise ValueError(f"block: expected one of {self.names}, got {name!r}")
+        edges = np.cumsum((0,) + tuple(self.sizes))
+        rows = slice(edges[self.names.index(of)], edges[self.names.index(of) + 1])
+        cols = slice(edges[self.names.index(wrt)], edges[self.names.index(wrt) + 1])
+        return HiddenJacobian(matrix=np.array(self.matrix[..., rows, cols]), t=self.t, k=self.k)
+
+
+def state_jacobian(params: NetworkParams, x, h0=None, *, t: int, k: int, layer: int = 0, direction: int = 0,
+                   batch_first: bool = False) -> StateJacobian:
+    """∂s(t)/∂s(k) of one layer and direction, for 0 ≤ k ≤ t ≤ T, with x held fixed.
+
+    t and k count that direction's own steps: for the reverse direction, step 1 is
+    the last element of the sequence. h0 as for `bptt` ((L·D, B, H_out), an LSTM's
+    pair (h0, c0)).
+    """
+    problem = check_network_problem(params, x, None, h0, Options(batch_first=batch_first), need_y=False)
+    p = problem.params
+    for name, value, limit in (("layer", layer, p.num_layers), ("direction", direction, p.num_directions)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name}: expected an int, got {value!r}")
+        if not 0 <= value < limit:
+            raise ValueError(f"{name}: expected 0 <= {name} < {limit}, got {value}")
+    for name, value in (("t", t), ("k", k)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name}: expected an int step index, got {value!r}")
+    if not 0 <= k <= t <= problem.T:
+        raise ValueError(f"t, k: expected 0 <= k <= t <= T = {problem.T}, got t = {t}, k = {k}")
+    cache = network_forward_checked(problem)
+    trace = cache.layers[layer * p.num_directions + direction].trace
+    trace.begin_backward()
+    sizes = tuple(state.shape[-1] for state in trace.states)
+    S, B = sum(sizes), problem.B
+    matrix = np.zeros((B, S, S), dtype=p.dtype)
+    edges = np.cumsum((0,) + sizes)
+    for row in range(S):
+        # Carry the unit vector e_row back from s(t) to s(k): row `row` of ∂s(t)/∂s(k).
+        dstate = tuple(np.zeros((B, size), dtype=p.dtype) for size in sizes)
+        part = int(np.searchsorted(edges, row, side="right")) - 1
+        dstate[part][:, row - edges[part]] = 1
+        for j in range(t - 1, k - 1, -1):
+            trace.step_backward(j, dstate)
+        matrix[:, row, :] = np.concatenate(dstate, axis=-1)
+    names = cell_for(p.cell).state_names
+    return StateJacobian(matrix=matrix if problem.batched else matrix[0], t=t, k=k, names=names, sizes=sizes)
+
+
+@takes_options
+def network_contributions(params: NetworkParams, x, y, h0=None, *, wrt: str = "weight_hh_l0", **options) -> np.ndarray:
+    """(T, T, *shape of wrt): [t-1, k-1] = the term of ∂L(t)/∂wrt through step k.
+
+    wrt: a recurrent weight's name (weight_ih_l*, weight_hh_l*, bias_*, weight_hr_l*,
+    with _reverse); k counts time in the natural order for either direction, so the
+    reverse direction's terms sit at k ≥ t. Needs target "each_step", no lengths and no
+    truncation (the terms are those of the full gradient); the keywords are otherwise
+    `bptt`'s. O(T) backward passes.
+    """
+    options = Options.parse("network_contributions", options, network=True)
+    problem = check_network_problem(params, x, y, h0, options)
+    p = problem.params
+    slot = slot_of(wrt) if isinstance(wrt, str) else None
+    if slot is None or slot.layer is None or wrt not in p.arrays:
+        raise ValueError(f"wrt: expected one of the network's recurrent weights {[n for n in p.keys() if not n.startswith('head.')]}, got {wrt!r}")
+    if problem.target != "each_step":
+        raise ValueError(f"target: network_contributions needs target='each_step', got {problem.target!r}")
+    for name in ("lengths", "truncate"):
+        if getattr(problem, name) is not None:
+            raise ValueError(f"{name}: network_contributions needs {name}=None, got {getattr(problem, name)!r}")
+    index = slot.layer * p.num_directions + slot.direction
+    T = problem.T
+    terms = np.zeros((T, T) + p[wrt].shape, dtype=p.dtype)
+    whole = readout(p["head.weight"], p["head.bias"], network_forward_checked(problem).top, problem.y,
+                    loss=problem.loss, reduction=problem.reduction).h_top     # ∂L/∂h_top, every L(t)
+    order = _Order(problem)
+    for t in range(1, T + 1):
+        cache = network_forward_checked(problem)                     # the backward pass consumes a cache
+        dtop = np.zeros_like(whole)
+        dtop[t - 1] = whole[t - 1]                                   # L(t) alone
+        _network_backward(problem, cache, dtop, None)
+        terms[t - 1] = _terms_by_step(cache.layers[index], slot.symbol, order, slot.direction)
+    return terms
+
+
+def _terms_by_step(sequence_cache, symbol: str, order: _Order, direction: int) -> np.ndarray:
+    """Per natural step k, the immediate partial of that step times the gradient it received."""
+    trace = sequence_cache.trace
+    back = lambda per_step: order.back(direction, per_step)          # noqa: E731 (frame → natural time)
+    if symbol in ("U", "b_ih"):
+        delta, z = back(trace.da_x), back(sequence_cache.x)
+    elif symbol in ("W", "b_hh"):
+        delta, z = back(trace.da_h), back(trace.states[0][:-1])
+    else:                                                            # W_hr: ∂L/∂h(t) m(t)ᵀ
+        delta, z = back(trace.dh_all), back(trace.m)
+    if symbol.startswith("b_"):
+        return delta.sum(axis=1)                                     # Σ over the batch, per step
+    return np.einsum("kbi,kbj->kij", delta, z)

@@ -1,0 +1,144 @@
+"""Autograd witnesses for manual_bptt.network_derivation, for every cell.
+
+The network is unrolled step by step with one-layer, one-direction PyTorch modules of
+the network's own kind (nn.RNN, nn.LSTM with its projection, nn.GRU), each called on
+one time step, so every step runs PyTorch's own cell. For `torch_network_contributions`
+the weight of interest gets one copy per natural time step (`torch.func.functional_call`
+swaps it in): autograd's gradient of L(t) with respect to copy k is then exactly the
+term [t-1, k-1]. `torch_state_jacobian` differentiates s(t) with respect to s(k) by
+`torch.autograd.functional.jacobian`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.autograd.functional import jacobian
+from torch.func import functional_call
+
+from manual_bptt import NetworkParams
+from manual_bptt.names import LAYER_SYMBOLS, slot_of, torch_name
+from manual_bptt.network_validation import NetworkProblem, check_network_problem
+from manual_bptt.options import Options, takes_options
+
+from .network_twin import _MODULES
+from .twin import torch_dtype
+
+
+class _Unrolled:
+    """The network as one-step modules: step(layer, direction, x_t, state, swap) → new state."""
+
+    def __init__(self, problem: NetworkProblem):
+        self.problem = problem
+        p = problem.params
+        self.p = p
+        self.modules, self.weights = {}, {}
+        for layer in range(p.num_layers):
+            for direction in range(p.num_directions):
+                w = p.layer(layer, direction)
+                options = dict(input_size=w.U.shape[1], hidden_size=p.hidden_size, num_layers=1, bias=p.bias,
+                               dtype=torch_dtype(p.dtype))
+                if p.cell.startswith("rnn_"):
+                    options["nonlinearity"] = p.cell[len("rnn_"):]
+                if p.proj_size:
+                    options["proj_size"] = p.proj_size
+                self.modules[layer, direction] = _MODULES[p.cell](**options)
+                self.weights[layer, direction] = {
+                    torch_name(symbol, 0, 0): torch.tensor(getattr(w, symbol))
+                    for symbol in LAYER_SYMBOLS if getattr(w, symbol) is not None
+                }
+
+    def initial_state(self, layer: int, direction: int) -> tuple:
+        p, problem = self.p, self.problem
+        given = problem.state0[layer * p.num_directions + direction]
+        sizes = (p.output_hidden_size, p.hidden_size)
+        return tuple(
+            torch.zeros((problem.B, sizes[i]), dtype=torch_dtype(p.dtype)) if s is None else torch.tensor(s)
+            for i, s in enumerate(given)
+        )
+
+    def step(self, layer: int, direction: int, x_t: torch.Tensor, state: tuple, swap: dict | None = None) -> tuple:
+        """One time step of PyTorch's own cell, with `swap` replacing some of its weights."""
+        weights = {**self.weights[layer, direction], **(swap or {})}
+        module_state = tuple(s.unsqueeze(0) for s in state)
+        _, new = functional_call(self.modules[layer, direction], weights,
+                                 (x_t.unsqueeze(0), module_state if len(state) > 1 else module_state[0]))
+        new = new if isinstance(new, tuple) else (new,)
+        return tuple(s.squeeze(0) for s in new)
+
+
+@takes_options
+def torch_network_contributions(params: NetworkParams, x, y, h0=None, *, wrt: str = "weight_hh_l0",
+                                **options) -> np.ndarray:
+    """(T, T, *shape of wrt): [t-1, k-1] = ∂L(t)/∂(copy k of wrt), by autograd."""
+    options = Options.parse("torch_network_contributions", options, network=True)
+    problem = check_network_problem(params, x, y, h0, options)
+    p = problem.params
+    slot = slot_of(wrt)
+    T, D = problem.T, p.num_directions
+    net = _Unrolled(problem)
+    shared = torch.tensor(p[wrt])
+    copies = [shared.clone().requires_grad_() for _ in range(T)]
+    local_name = torch_name(slot.symbol, 0, 0)
+    inputs = [torch.tensor(problem.x[t]) for t in range(T)]
+    for layer in range(p.num_layers):
+        outputs = [[None] * T for _ in range(D)]
+        for direction in range(D):
+            state = net.initial_state(layer, direction)
+            steps = range(T) if direction == 0 else range(T - 1, -1, -1)
+            for t in steps:                                           # t: natural time, 0-based
+                swap = {local_name: copies[t]} if (layer, direction) == (slot.layer, slot.direction) else None
+                state = net.step(layer, direction, inputs[t], state, swap)
+                outputs[direction][t] = state[0]
+        inputs = [torch.cat([outputs[d][t] for d in range(D)], dim=-1) for t in range(T)]
+    V, c = torch.tensor(p["head.weight"]), torch.tensor(p["head.bias"])
+    count = problem.y.size                                          # labels, or elements for MSE: the "mean" count
+    terms = np.zeros((T, T) + tuple(shared.shape), dtype=p.dtype)
+    for t in range(T):
+        o = F.linear(inputs[t], V, c)
+        if problem.loss == "cross_entropy":
+            L_t = F.cross_entropy(o, torch.as_tensor(problem.y[t], dtype=torch.long), reduction="sum")
+        else:
+            L_t = 0.5 * F.mse_loss(o, torch.tensor(problem.y[t]), reduction="sum")
+        if problem.reduction == "mean":
+            L_t = L_t / count
+        grads = torch.autograd.grad(L_t, copies, retain_graph=True, allow_unused=True)
+        for k, grad in enumerate(grads):
+            if grad is not None:
+                terms[t, k] = grad.numpy()
+    return terms
+
+
+def torch_state_jacobian(params: NetworkParams, x, h0=None, *, t: int, k: int, layer: int = 0, direction: int = 0,
+                         batch_first: bool = False) -> np.ndarray:
+    """∂s(t)/∂s(k) of one layer and direction by autograd: (B, S, S), or (S, S) unbatched."""
+    problem = check_network_problem(params, x, None, h0, Options(batch_first=batch_first), need_y=False)
+    p = problem.params
+    net = _Unrolled(problem)
+    T, D = problem.T, p.num_directions
+    with torch.no_grad():
+        inputs = [torch.tensor(problem.x[j]) for j in range(T)]
+        for below in range(layer):                                   # the layer's input, by the layers below
+            outputs = [[None] * T for _ in range(D)]
+            for d in range(D):
+                state = net.initial_state(below, d)
+                for j in (range(T) if d == 0 else range(T - 1, -1, -1)):
+                    state = net.step(below, d, inputs[j], state)
+                    outputs[d][j] = state[0]
+            inputs = [torch.cat([outputs[d][j] for d in range(D)], dim=-1) for j in range(T)]
+        sequence = inputs if direction == 0 else inputs[::-1]
+        state = net.initial_state(layer, direction)
+        for j in range(k):
+            state = net.step(layer, direction, sequence[j], state)
+    sizes = [s.shape[-1] for s in state]
+
+    def s_t_of(s_k: torch.Tensor) -> torch.Tensor:
+        s = tuple(torch.split(s_k, sizes, dim=-1))
+        for j in range(k, t):
+            s = net.step(layer, direction, sequence[j], s)
+        return torch.cat(s, dim=-1)
+
+    full = jacobian(s_t_of, torch.cat(state, dim=-1))                # (B, S, B, S): examples are independent
+    per_example = torch.stack([full[n, :, n, :] for n in range(problem.B)]).numpy()
+    return per_example if problem.batched else per_example[0]
