@@ -19,9 +19,10 @@ test: $(STAMP)
 test-thorough: $(STAMP)
 	$(BIN)/python -m pytest --hypothesis-profile=thorough
 
-## bench: manual BPTT vs torch.autograd timings, one table (see docs/performance.md)
+## bench: manual BPTT vs torch.autograd timings: the RNN sizes, then networks and cells (docs/performance.md)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_rnn.py
+	$(BIN)/python benchmarks/bench_networks.py
 
 ## mutate: mutation testing of manual_bptt with mutmut (about 13 minutes; docs/testing.md)
 mutate: $(STAMP)

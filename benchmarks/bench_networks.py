@@ -5,12 +5,14 @@
 
 Each row times forward + loss + backward of
   - manual: `manual_bptt.bptt` on a NetworkParams (input validation on), and
-  - torch:  the same nn.RNN(num_layers, bidirectional) + nn.Linear head, cross-entropy
+  - torch:  the same nn.RNN / nn.LSTM / nn.GRU (num_layers, bidirectional) + nn.Linear head, cross-entropy
             summed over every real step; for padded batches the idiomatic
             pack_padded_sequence(enforce_sorted=False) → RNN → pad_packed_sequence,
             and the loss over the real steps; h0 requiring grad; torch's default threads,
 alternating the two in rounds (medians), as benchmarks/bench_rnn.py does.
-The manual pass also computes ∂L/∂x; torch is not asked for it.
+The networks are the small and large sizes with 2 layers and two directions, 3 layers,
+and a padded batch; then one-layer LSTM and GRU networks at the five sizes of
+benchmarks/bench_rnn.py. The manual pass also computes ∂L/∂x; torch is not asked for it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence  # noqa: E402
 
-from bench_rnn import DTYPES, blas_description, time_pair  # noqa: E402
+from bench_rnn import DTYPES, SIZES, blas_description, time_pair  # noqa: E402
 from manual_bptt import bptt  # noqa: E402
 from manual_bptt.problems import random_network_problem  # noqa: E402
 from torch_reference.network_twin import build_network  # noqa: E402
@@ -46,6 +48,10 @@ NETWORKS = {
 }
 
 
+# The core's five sizes (bench_rnn.SIZES), one layer and direction, for the gated cells.
+CELL_ROWS = [(cell, size) for cell in ("lstm", "gru") for size in SIZES]
+
+
 def manual_step(problem):
     return lambda: problem.run(bptt)
 
@@ -54,16 +60,19 @@ def torch_step(problem):
     rnn, head = build_network(problem.params)
     x = torch.from_numpy(problem.x)
     y = torch.from_numpy(problem.y)
-    h0 = torch.from_numpy(problem.h0).requires_grad_()
+    if isinstance(problem.h0, tuple):                               # an LSTM's (h0, c0)
+        h0 = tuple(torch.from_numpy(s).requires_grad_() for s in problem.h0)
+    else:
+        h0 = torch.from_numpy(problem.h0).requires_grad_()
+    leaves = h0 if isinstance(h0, tuple) else (h0,)
     lengths = problem.options["lengths"]
     params = list(rnn.parameters()) + list(head.parameters())
     T = problem.x.shape[0]
     real = None if lengths is None else torch.from_numpy(np.arange(T)[:, None] < lengths[None, :])
 
     def step():
-        for q in params:
+        for q in params + list(leaves):
             q.grad = None
-        h0.grad = None
         if lengths is None:
             out, _ = rnn(x, h0)
             o, labels = head(out).reshape(-1, head.out_features), y.reshape(-1)
@@ -82,7 +91,8 @@ def torch_step(problem):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 rounds instead of 11")
-    parser.add_argument("--only", choices=("small", "large"), default=None, help="only the small or large networks")
+    parser.add_argument("--only", choices=("small", "large", "cells"), default=None,
+                        help="only the small or large networks, or only the LSTM and GRU rows")
     parser.add_argument("--dtypes", nargs="+", choices=DTYPES, default=list(DTYPES))
     args = parser.parse_args(argv)
     rounds = 3 if args.quick else 11
@@ -92,8 +102,12 @@ def main(argv=None) -> int:
     print(blas_description())
     print("\n| network                          | T, B, I, H, O         | dtype   | manual (ms) | torch (ms) | torch / manual |")
     print("|----------------------------------|-----------------------|---------|-------------|------------|----------------|")
-    for name, (sizes, options) in NETWORKS.items():
-        if args.only and not name.startswith(args.only):
+    rows = [(name, sizes, options) for name, (sizes, options) in NETWORKS.items()]
+    rows += [(f"{cell}, {size}", SIZES[size], dict(cell=cell, num_layers=1, bidirectional=False))
+             for cell, size in CELL_ROWS]
+    for name, sizes, options in rows:
+        wanted = {"cells": ("lstm", "gru"), "small": ("small",), "large": ("large",)}.get(args.only)
+        if wanted and not name.startswith(wanted):
             continue
         T, B, I, H, O = sizes
         for dtype in args.dtypes:

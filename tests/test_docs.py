@@ -25,3 +25,11 @@ def test_package_docstring_examples(module_name):
     module = __import__(module_name)
     failures, tried = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert tried > 3 and failures == 0
+
+
+@pytest.mark.parametrize("page", ["networks.md"])
+def test_docs_page_examples(page):
+    pytest.importorskip("torch")
+    failures, tried = doctest.testfile(str(ROOT / "docs" / page), module_relative=False,
+                                       optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert tried > 5 and failures == 0
