@@ -62,7 +62,14 @@ def test_derivation_results_have_the_dtype_of_params(dtype):
 
 def test_hidden_jacobian_as_an_array():
     J = hidden_jacobian(PROBLEM.params, PROBLEM.x, PROBLEM.h0, t=3, k=1)
-    assert np.asarray(J) is J.matrix
+    assert np.asarray(J) is J.matrix                      # asarray never copies what it need not
+    assert np.array(J, copy=False) is J.matrix
+    copied = np.array(J)                                  # np.array copies by default (copy=True)
+    assert not np.shares_memory(copied, J.matrix)
+    np.testing.assert_array_equal(copied, J.matrix)
+    assert not np.shares_memory(np.array(J, copy=True, dtype=J.matrix.dtype), J.matrix)
+    with pytest.raises(ValueError, match="^copy: a cast of the Jacobian to float32 needs a copy, got copy=False$"):
+        np.array(J, dtype=np.float32, copy=False)
     as32 = np.asarray(J, dtype=np.float32)
     assert as32.dtype == np.float32 and as32.shape == J.shape == (3, 4, 4)
     np.testing.assert_array_equal(as32, J.matrix.astype(np.float32))

@@ -1,0 +1,120 @@
+"""How much of a disagreement rounding alone can explain, on one problem.
+
+Two correct implementations of the same gradient differ by rounding: each
+operation of each adds an error of about one unit in the last place (u), and
+the backward recursion multiplies what was added at step t by the Jacobians
+∂h(t)/∂h(k) = Π diag(φ'(a(j))) W of the steps before. With |W| near PyTorch's
+initial scale those products shrink, and the fixed tolerances of tolerances.py
+hold with room to spare. With W a few times larger (a trained or exploding
+network) they grow by orders of magnitude per tens of steps, and two correct
+results can differ in their fifth digit, or in every digit.
+
+The estimate here is a small experiment in stochastic arithmetic: run the
+project's own `bptt` again with every input (U, W, V, b, c, x, h0 and float
+targets) multiplied by 1 + δ, δ drawn uniformly within a few ulps, and take the
+largest change of each gradient over a few such runs. Rounding inside a
+computation perturbs intermediate values by the same few ulps, and the same
+Jacobian products amplify both; so the spread measures how many digits this
+problem lets any floating-point computation get right. It uses the project's
+`bptt` on purpose: a candidate under test cannot widen its own allowance.
+
+Its cost is `RUNS + 1` calls of `bptt`; `torch_reference.compare` pays it only
+when some gradient is already outside the fixed tolerance, so well-conditioned
+problems cost nothing extra. Limits (docs/testing.md has the measurements): a
+spread from four runs is a sample, not a bound, hence the safety factor of
+`RoundingSpread.allowance`; and it cannot see a problem whose error comes from
+somewhere other than rounding (an ill-posed loss, a wrong reference).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .params import GRAD_NAMES, RNNParams
+from .rnn import bptt
+from .validation import check_problem
+
+#: Perturbed runs per estimate. The largest change over 4 runs was within a
+#: factor 3 of the largest over 32 on the problems of docs/testing.md.
+RUNS = 4
+#: How far each input moves: |δ| ≤ ULPS · u relative, u the dtype's unit roundoff.
+#: A few ulps is what one rounded operation on the way to that input leaves.
+ULPS = 4
+#: The allowance is this many times the measured spread: the spread is the
+#: largest of a few samples and the disagreement of two implementations, each
+#: with its own rounding, can exceed it (worst measured: 7.5x; docs/testing.md).
+SAFETY = 30.0
+#: Fewer meaningful digits than one: the allowance covers a tenth of the
+#: gradient's largest element, so no digit of it can be checked.
+NO_DIGIT = 0.1
+
+
+@dataclass(frozen=True)
+class RoundingSpread:
+    """Per row (L and every gradient): the largest change of max|g| seen under
+    ulp-sized perturbations of every input, in the units of the row (max |Δ|)."""
+
+    spread: dict
+    runs: int
+    ulps: float
+
+    def allowance(self, name: str) -> float:
+        """The largest max |Δ| that rounding alone explains for this row."""
+        return SAFETY * self.spread[name]
+
+
+def rounding_spread(
+    params: RNNParams,
+    x,
+    y,
+    h0=None,
+    *,
+    nonlinearity: str = "tanh",
+    loss: str = "cross_entropy",
+    reduction: str = "sum",
+    batch_first: bool = False,
+    runs: int = RUNS,
+    ulps: float = ULPS,
+    rng=0,
+) -> RoundingSpread:
+    """The spread of `bptt`'s L and gradients under ulp-sized perturbations of every input.
+
+    Arguments as `bptt` (validated the same way, before any computation); runs
+    perturbed runs with |δ| ≤ ulps · u. `rng` seeds the perturbations (a seed
+    or a np.random.Generator; the default 0 makes the verdict reproducible).
+    Returns a RoundingSpread whose `spread[name]` is max over runs of
+    max |g_perturbed - g| for name in L, U, W, V, b, c, h0, x.
+    """
+    options = dict(nonlinearity=nonlinearity, loss=loss, reduction=reduction, batch_first=batch_first)
+    check_problem(params, x, y, h0, **options)
+    if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or runs < 1:
+        raise ValueError(f"runs: expected a positive int, got {runs!r}")
+    if not (isinstance(ulps, (int, float, np.floating, np.integer)) and math.isfinite(ulps) and ulps > 0):
+        raise ValueError(f"ulps: expected a positive finite number, got {ulps!r}")
+    generator = np.random.default_rng(rng)
+    dtype = params.dtype
+    width = float(ulps) * float(np.finfo(dtype).eps) / 2   # u = eps / 2, the unit roundoff
+
+    def nudge(array):
+        """array · (1 + δ), δ uniform on [-width, width] per element, rounded once to dtype."""
+        if array is None:
+            return None
+        array = np.asarray(array)
+        delta = generator.uniform(-width, width, size=array.shape)
+        return (array.astype(np.float64) * (1.0 + delta)).astype(dtype)
+
+    L, g = bptt(params, x, y, h0, **options)
+    changes = {name: [] for name in ("L",) + GRAD_NAMES}
+    for _ in range(runs):
+        moved = RNNParams(**{name: nudge(array) for name, array in params.items()})
+        moved_y = nudge(y) if loss == "mse" else y   # class labels are exact
+        L_k, g_k = bptt(moved, nudge(x), moved_y, nudge(h0), **options)
+        changes["L"].append(abs(L_k - L))
+        for name in GRAD_NAMES:
+            changes[name].append(np.max(np.abs(getattr(g_k, name).astype(np.float64) - getattr(g, name))))
+    # np.max, not max(): a NaN (an overflow in some run) must stay visible.
+    spread = {name: float(np.max(values)) for name, values in changes.items()}
+    return RoundingSpread(spread=spread, runs=runs, ulps=float(ulps))
