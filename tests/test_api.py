@@ -132,3 +132,21 @@ def test_relu_derivative_at_zero_is_zero_as_in_torch():
     assert compare_grads(seed_formula_grads(params, x, problem.y, None, **problem.options), g).ok
     J = hidden_jacobian(params, x, None, t=2, k=1, nonlinearity="relu")
     assert not np.asarray(J).any()
+
+
+def test_weight_scale_scales_W_alone():
+    base = random_problem(T=3, B=2, seed=4)
+    for dtype in ("float64", "float32"):
+        scaled = random_problem(T=3, B=2, seed=4, weight_scale=8.5, dtype=dtype)
+        np.testing.assert_array_equal(scaled.params.W, (base.params.W * 8.5).astype(dtype))
+        for name in ("U", "V", "b", "c"):
+            np.testing.assert_array_equal(getattr(scaled.params, name), getattr(base.params, name).astype(dtype))
+        np.testing.assert_array_equal(scaled.x, base.x.astype(dtype))
+        np.testing.assert_array_equal(scaled.h0, base.h0.astype(dtype))
+        assert repr(scaled).endswith(f"dtype='{dtype}', nonlinearity='tanh', loss='cross_entropy', reduction='sum', "
+                                     "batch_first=False, batched=True, random_h0=True, weight_scale=8.5)")
+    assert "weight_scale" not in repr(random_problem(weight_scale=1))
+    for bad in (0, -2.0, float("inf"), float("nan"), True, "4"):
+        with pytest.raises(ValueError, match=r"^weight_scale: expected a positive finite number, got "):
+            random_problem(weight_scale=bad)
+

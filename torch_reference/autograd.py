@@ -112,8 +112,10 @@ def compare(
     options = dict(nonlinearity=nonlinearity, loss=loss, reduction=reduction, batch_first=batch_first)
     check_problem(params, x, y, h0, **options)
     candidate, name = _candidate(manual)
-    L, grads = candidate(*_copies(params, x, y, h0), **options)
-    if manual is not None:
+    if manual is None:
+        L, grads = bptt(params, x, y, h0, **options)
+    else:
+        L, grads = candidate(*_copies(params, x, y, h0), **options)
         _check_candidate_result(name, L, grads)
     L_ref, grads_ref = torch_bptt(params, x, y, h0, **options)
     report_of = functools.partial(
