@@ -157,3 +157,37 @@ def test_the_spread_leaves_the_arguments_alone_and_checks_its_own():
         problem.run(rounding_spread, ulps=float("nan"))
     with pytest.raises(ValueError, match=r"^loss: "):
         problem.run(rounding_spread, loss="nll")
+
+
+def test_every_float_input_moves_by_at_most_one_ulp_and_labels_stay(monkeypatch):
+    import manual_bptt.conditioning as conditioning
+
+    calls = []
+
+    def recording_bptt(params, x, y, h0, **options):
+        calls.append((params, x, y, h0))
+        return bptt(params, x, y, h0, **options)
+
+    monkeypatch.setattr(conditioning, "bptt", recording_bptt)
+    for loss in ("mse", "cross_entropy"):
+        calls.clear()
+        problem = random_problem(T=5, B=3, loss=loss, dtype="float32")
+        problem.run(rounding_spread)
+        (p0, x0, y0, h00), perturbed = calls[0], calls[1:]
+        assert len(perturbed) == conditioning.RUNS and p0 is problem.params and x0 is problem.x
+        u = np.finfo(np.float32).eps / 2
+        for p, x, y, h0 in perturbed:
+            pairs = [(getattr(p, n), getattr(p0, n)) for n in "UWVbc"] + [(x, x0), (h0, h00)]
+            if loss == "mse":
+                pairs.append((y, y0))
+            else:
+                assert y is y0                                           # class labels are exact
+            moved_fraction = []
+            for moved, original in pairs:
+                assert moved.dtype == original.dtype == np.float32
+                relative = np.abs(moved.astype(float) / original - 1)
+                assert relative.max() <= 2 * u and relative.max() > 0       # at most one ulp, rounded once
+                moved_fraction.append(np.mean(relative > 0))
+            # |δ| ≤ u moves an element to a neighbouring float about half the time.
+            assert 0.3 < np.mean(moved_fraction) < 0.7
+
