@@ -188,6 +188,7 @@ def test_every_float_input_moves_by_at_most_one_ulp_and_labels_stay(monkeypatch)
                 relative = np.abs(moved.astype(float) / original - 1)
                 assert relative.max() <= 2 * u and relative.max() > 0       # at most one ulp, rounded once
                 moved_fraction.append(np.mean(relative > 0))
-            # |δ| ≤ u moves an element to a neighbouring float about half the time.
-            assert 0.3 < np.mean(moved_fraction) < 0.7
+            # |δ| ≤ u moves an element to a neighbouring float when it crosses half
+            # the spacing (u to 2u relative, by the mantissa): a quarter of the time.
+            assert 0.1 < np.mean(moved_fraction) < 0.5
 
