@@ -176,19 +176,23 @@ def test_every_float_input_moves_by_at_most_one_ulp_and_labels_stay(monkeypatch)
         (p0, x0, y0, h00), perturbed = calls[0], calls[1:]
         assert len(perturbed) == conditioning.RUNS and p0 is problem.params and x0 is problem.x
         u = np.finfo(np.float32).eps / 2
+        moved_ever = {}
         for p, x, y, h0 in perturbed:
-            pairs = [(getattr(p, n), getattr(p0, n)) for n in "UWVbc"] + [(x, x0), (h0, h00)]
+            pairs = {n: (getattr(p, n), getattr(p0, n)) for n in "UWVbc"}
+            pairs.update(x=(x, x0), h0=(h0, h00))
             if loss == "mse":
-                pairs.append((y, y0))
+                pairs["y"] = (y, y0)
             else:
                 assert y is y0                                           # class labels are exact
             moved_fraction = []
-            for moved, original in pairs:
+            for name, (moved, original) in pairs.items():
                 assert moved.dtype == original.dtype == np.float32
                 relative = np.abs(moved.astype(float) / original - 1)
-                assert relative.max() <= 2 * u and relative.max() > 0       # at most one ulp, rounded once
+                assert relative.max() <= 2 * u, name                     # at most one ulp, rounded once
                 moved_fraction.append(np.mean(relative > 0))
+                moved_ever[name] = moved_ever.get(name, False) or relative.max() > 0
             # |δ| ≤ u moves an element to a neighbouring float when it crosses half
             # the spacing (u to 2u relative, by the mantissa): a quarter of the time.
             assert 0.1 < np.mean(moved_fraction) < 0.5
+        assert all(moved_ever.values()) and len(moved_ever) == (8 if loss == "mse" else 7)
 
