@@ -111,11 +111,11 @@ def compare(
     """
     options = dict(nonlinearity=nonlinearity, loss=loss, reduction=reduction, batch_first=batch_first)
     check_problem(params, x, y, h0, **options)
-    candidate, name = _candidate(manual)
+    name = _candidate_name(manual)
     if manual is None:
         L, grads = bptt(params, x, y, h0, **options)
     else:
-        L, grads = candidate(*_copies(params, x, y, h0), **options)
+        L, grads = manual(*_copies(params, x, y, h0), **options)
         _check_candidate_result(name, L, grads)
     L_ref, grads_ref = torch_bptt(params, x, y, h0, **options)
     report_of = functools.partial(
@@ -131,15 +131,15 @@ def compare(
 # ---- compare(manual=fn): checking someone else's bptt ------------------------------
 
 
-def _candidate(manual):
-    """The function to check and the name the report gives it."""
+def _candidate_name(manual) -> str:
+    """The name the report gives the function checked (raises TypeError for a non-callable)."""
     if manual is None:
-        return bptt, "manual bptt"
+        return "manual bptt"
     if not callable(manual):
         raise TypeError(
             f"manual: expected a callable with bptt's signature, got {type(manual).__name__}"
         )
-    return manual, getattr(manual, "__qualname__", None) or repr(manual)
+    return getattr(manual, "__qualname__", None) or repr(manual)
 
 
 def _copies(params: RNNParams, x, y, h0):
