@@ -138,3 +138,12 @@ def test_manual_bptt_needs_neither_torch_nor_hypothesis_and_the_strategies_say_w
         "manual_bptt.strategies needs hypothesis, which is not installed: "
         "pip install 'manual-bptt[kit]' (or pip install hypothesis)"
     )
+
+
+def test_the_kit_module_example_runs():
+    import doctest
+
+    import torch_reference.kit as kit
+
+    failures, tried = doctest.testmod(kit, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert tried >= 3 and failures == 0
