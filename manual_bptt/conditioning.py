@@ -54,8 +54,8 @@ SAFETY = 10.0
 
 @dataclass(frozen=True)
 class RoundingSpread:
-    """Per row (L and every gradient): the largest change of max|g| seen under
-    ulp-sized perturbations of every input, in the units of the row (max |Δ|)."""
+    """Per row (L and every gradient): `spread[name]`, the largest max |g_perturbed - g|
+    over `runs` runs with every input perturbed by up to `ulps` units of roundoff."""
 
     spread: dict
     runs: int
