@@ -135,8 +135,15 @@ class HiddenJacobian:
     k: int
 
     def __array__(self, dtype=None, copy=None):
-        # NumPy casts or copies the result itself when asked for a dtype or a copy.
-        return self.matrix
+        # NumPy 2 hands dtype and copy over and uses what comes back as it is:
+        # np.array(J) (copy=True) must not return the matrix itself, and
+        # copy=False forbids the copy a cast would need. np.asarray(J) is the matrix.
+        same_dtype = dtype is None or np.dtype(dtype) == self.matrix.dtype
+        if copy is False and not same_dtype:
+            raise ValueError(f"copy: a cast of the Jacobian to {np.dtype(dtype)} needs a copy, got copy=False")
+        if same_dtype:
+            return self.matrix.copy() if copy else self.matrix
+        return self.matrix.astype(dtype)
 
     @property
     def shape(self) -> tuple:

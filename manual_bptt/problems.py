@@ -53,10 +53,19 @@ def random_problem(
     batch_first: bool = False,
     batched: bool = True,
     random_h0: bool = True,
+    weight_scale: float = 1.0,
 ) -> RandomProblem:
     """A reproducible problem: parameters as PyTorch initialises them, x and MSE
     targets standard normal, class labels uniform on [0, O), h0 normal with
     standard deviation 0.5 (or None when `random_h0` is False).
+
+    `weight_scale` S multiplies the recurrent matrix W alone, after every draw:
+    W = S · (PyTorch's initial W, drawn in float64), then cast to dtype; U, V,
+    b, c, x, y and h0 are those of S = 1 with the same seed. At S = 1 the
+    spectral radius of W is about 1/√3 ≈ 0.58 (entries uniform on ±1/√H);
+    S = 4 … 12 is what a trained or exploding network looks like (tanh
+    saturates, gradients grow by orders of magnitude over tens of steps).
+    The recipe (and repr) names it only when it is not 1.
 
     Shapes follow the layout asked for: (T, B, ...) by default, (B, T, ...) with
     batch_first, (T, ...) when not batched (B must then be 1).
@@ -67,8 +76,13 @@ def random_problem(
     recipe = dict(T=T, B=B, I=I, H=H, O=O, seed=seed, dtype=np_dtype.name,
                   nonlinearity=nonlinearity, loss=loss, reduction=reduction,
                   batch_first=batch_first, batched=batched, random_h0=random_h0)
+    if not weight_scale_is_valid(weight_scale):
+        raise ValueError(f"weight_scale: expected a positive finite number, got {weight_scale!r}")
+    if weight_scale != 1:
+        recipe["weight_scale"] = weight_scale
     rng = np.random.default_rng(seed)
-    params = RNNParams.random(input_size=I, hidden_size=H, output_size=O, rng=rng, dtype=np_dtype)
+    params = RNNParams.random(input_size=I, hidden_size=H, output_size=O, rng=rng, dtype=np.float64)
+    params = params.replace(W=params.W * float(weight_scale)).astype(np_dtype)   # W = S · W, then cast
     x = rng.standard_normal((T, B, I)).astype(np_dtype)
     if loss == "cross_entropy":
         y = rng.integers(0, O, size=(T, B))
@@ -126,13 +140,15 @@ def random_network_problem(
     batch_first: bool = False,
     batched: bool = True,
     random_h0: bool = True,
+    weight_scale: float = 1.0,
 ) -> RandomNetworkProblem:
     """A reproducible network problem: parameters as PyTorch initialises them, x and
     MSE targets standard normal, labels uniform on [0, O), h0 (and c0) normal with
     standard deviation 0.5, or None when `random_h0` is False.
 
     lengths: "none" (no lengths), "full" (every length T), "random" (each uniform on
-    [1, T], in any order) or "one" (every length 1).
+    [1, T], in any order) or "one" (every length 1). `weight_scale` S multiplies every
+    recurrent matrix weight_hh_l* alone, after every draw (as `random_problem` does W).
     Shapes follow the layout asked for, as in `random_problem`.
     """
     from .network_params import NetworkParams
@@ -142,10 +158,14 @@ def random_network_problem(
         raise ValueError(f"B: an unbatched problem has B = 1, got B = {B}")
     if lengths not in ("none", "full", "random", "one"):
         raise ValueError(f"lengths: expected 'none', 'full', 'random' or 'one', got {lengths!r}")
+    if not weight_scale_is_valid(weight_scale):
+        raise ValueError(f"weight_scale: expected a positive finite number, got {weight_scale!r}")
     recipe = dict(T=T, B=B, I=I, H=H, O=O, cell=cell, num_layers=num_layers, bidirectional=bidirectional,
                   bias=bias, proj_size=proj_size, lengths=lengths, target=target, truncate=truncate, seed=seed,
                   dtype=np_dtype.name, loss=loss, reduction=reduction, batch_first=batch_first, batched=batched,
                   random_h0=random_h0)
+    if weight_scale != 1:
+        recipe["weight_scale"] = weight_scale
     rng = np.random.default_rng(seed)
     params = NetworkParams.random(cell=cell, input_size=I, hidden_size=H, output_size=O, num_layers=num_layers,
                                   bidirectional=bidirectional, bias=bias, proj_size=proj_size, rng=rng,
@@ -170,6 +190,17 @@ def random_network_problem(
         x = x.swapaxes(0, 1).copy()
         if target == "each_step":
             y = y.swapaxes(0, 1).copy()
+    if weight_scale != 1:
+        state = params.state_dict()
+        for name in state:
+            if name.startswith("weight_hh_l"):                       # W = S · W for every layer and direction
+                state[name] = (state[name] * float(weight_scale)).astype(np_dtype)
+        params = NetworkParams(cell, state)
     options = dict(lengths=drawn, target=target, truncate=truncate, loss=loss, reduction=reduction,
                    batch_first=batch_first)
     return RandomNetworkProblem(recipe=recipe, params=params, x=x, y=y, h0=h0, options=options)
+def weight_scale_is_valid(value) -> bool:
+    """A real, finite, positive number (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return False
+    return bool(np.isfinite(value) and value > 0)

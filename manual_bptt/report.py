@@ -8,6 +8,7 @@ against torch.autograd; the tests build them against finite differences too.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -15,6 +16,18 @@ import numpy as np
 
 from .params import RNNGrads
 from .tolerances import Tolerance, tolerance_for
+
+
+# The verdicts of a row. Only FAIL says a gradient is wrong; UNDETERMINED says
+# the problem leaves no digit to check (a report with one is not `ok` either).
+OK = "ok"
+OK_ILL_CONDITIONED = "ok (ill-conditioned)"
+UNDETERMINED = "no meaningful digit"
+FAIL = "FAIL"
+#: Rounding that explains a tenth of the largest element leaves no digit to check.
+NO_DIGIT = 0.1
+#: The most digits a row claims (float64 has about 16).
+_MAX_DIGITS = 16
 
 
 @dataclass(frozen=True)
@@ -26,10 +39,50 @@ class GradientRow:
     max_abs_diff: float
     max_abs_reference: float
     tolerance: Tolerance
+    #: The largest max |Δ| that rounding alone explains on this problem
+    #: (conditioning.py), or None where it was not estimated: then the fixed
+    #: tolerance alone decides, as on every well-conditioned problem.
+    rounding: float | None = None
 
     @property
     def allowed(self) -> float:
-        return self.tolerance.allowed(self.max_abs_reference)
+        fixed = self.tolerance.allowed(self.max_abs_reference)
+        return fixed if self.rounding is None else max(fixed, self.rounding)
+
+    @property
+    def digits(self) -> int | None:
+        """About how many leading digits of this gradient rounding leaves meaningful
+        (None where not estimated). Rounding explains max |Δ| up to 10^-digits · max |ref|."""
+        if self.rounding is None:
+            return None
+        if self.rounding <= 0:
+            return _MAX_DIGITS
+        if self.max_abs_reference == 0 or not math.isfinite(self.rounding):
+            return 0
+        return max(0, min(_MAX_DIGITS, math.floor(-math.log10(self.rounding / self.max_abs_reference))))
+
+    @property
+    def verdict(self) -> str:
+        """"ok", "ok (ill-conditioned)", "no meaningful digit" or "FAIL" (see `ok`)."""
+        if self.max_abs_diff <= self.tolerance.allowed(self.max_abs_reference):
+            return OK
+        if self.rounding is None or not math.isfinite(self.max_abs_diff):
+            return FAIL
+        if self.rounding >= NO_DIGIT * self.max_abs_reference:
+            # Rounding alone can move the gradient by a tenth of its largest
+            # element: no candidate can be told right or wrong on this problem.
+            return UNDETERMINED
+        if self.max_abs_diff <= self.rounding:
+            return OK_ILL_CONDITIONED
+        return FAIL
+
+    @property
+    def label(self) -> str:
+        """The verdict as the table prints it, with the digits where they were estimated."""
+        if self.verdict == OK_ILL_CONDITIONED:
+            digits = self.digits
+            return f"ok (ill-conditioned: ~{digits} digit{'' if digits == 1 else 's'} meaningful)"
+        return self.verdict
 
     @property
     def ratio(self) -> float:
@@ -40,8 +93,9 @@ class GradientRow:
 
     @property
     def ok(self) -> bool:
-        # Written so that a NaN anywhere fails: every comparison with NaN is False.
-        return bool(self.max_abs_diff <= self.allowed)
+        """Within the fixed tolerance, or within what rounding explains on this problem.
+        A NaN fails: every comparison with NaN is False."""
+        return self.verdict in (OK, OK_ILL_CONDITIONED)
 
 
 @dataclass(frozen=True)
@@ -55,10 +109,16 @@ class GradientReport:
 
     @property
     def ok(self) -> bool:
+        """Every row ok: none FAIL and none without a meaningful digit."""
         return all(row.ok for row in self.rows)
 
     def failures(self) -> tuple[GradientRow, ...]:
-        return tuple(row for row in self.rows if not row.ok)
+        """The rows that FAIL: beyond the tolerance and beyond what rounding explains."""
+        return tuple(row for row in self.rows if row.verdict == FAIL)
+
+    def undetermined(self) -> tuple[GradientRow, ...]:
+        """The rows this problem leaves no meaningful digit to check (neither ok nor FAIL)."""
+        return tuple(row for row in self.rows if row.verdict == UNDETERMINED)
 
     def __getitem__(self, name: str) -> GradientRow:
         for row in self.rows:
@@ -76,14 +136,16 @@ class GradientReport:
                 f"{row.max_abs_reference:.3e}",
                 f"{row.ratio:.3e}",
                 f"{row.allowed:.3e}",
-                "ok" if row.ok else "FAIL",
+                row.label,
             )
             for row in self.rows
         ]
         widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
         lines = [f"{self.actual_name} vs {self.reference_name} ({self.dtype})"]
+        # Verdicts with the rounding estimate are long phrases: they read better left-aligned.
+        left = {0, 1, 6} if any(row.rounding is not None for row in self.rows) else {0, 1}
         for r in [header] + body:
-            lines.append("  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
+            lines.append("  ".join(cell.ljust(w) if i in left else cell.rjust(w)
                                    for i, (cell, w) in enumerate(zip(r, widths))).rstrip())
         tol = self.rows[0].tolerance  # one tolerance per report; there is always a row
         rule = f"max|Δ| <= {tol.rtol:g}·max|ref| + {tol.atol:g}"
@@ -91,8 +153,19 @@ class GradientReport:
         verdict = "all agree" if not bad else f"{len(bad)} of {len(self.rows)} FAIL: " + ", ".join(
             row.name for row in bad
         )
+        if any(row.rounding is not None for row in self.rows):
+            verdict, rule = self._conditioned_summary(verdict, rule)
         lines.append(f"{verdict} ({rule})")
         return "\n".join(lines)
+
+    def _conditioned_summary(self, verdict: str, rule: str) -> tuple[str, str]:
+        """The last line's verdict and rule where the rounding estimate was used."""
+        undetermined = self.undetermined()
+        if undetermined:
+            names = ", ".join(row.name for row in undetermined)
+            part = f"{len(undetermined)} without a meaningful digit on this problem: {names}"
+            verdict = part if verdict == "all agree" else f"{verdict}; {part}"
+        return verdict, f"{rule}, or within what rounding explains on this problem"
 
 
 def compare_grads(
@@ -104,6 +177,7 @@ def compare_grads(
     tolerance: Tolerance | None = None,
     actual_name: str = "manual",
     reference_name: str = "reference",
+    rounding: dict | None = None,
 ) -> GradientReport:
     """Compare every gradient (and L, when both losses are given).
 
@@ -111,6 +185,10 @@ def compare_grads(
     reference's `items()`. The tolerance defaults to the table entry for the dtype
     of the first gradient. A gradient whose shape differs from the reference's is
     a FAIL with max |Δ| = inf.
+    `rounding` maps row names to the max |Δ| that rounding alone explains on this
+    problem (`conditioning.rounding_spread(...).allowances()`); a row beyond the
+    tolerance but within it is "ok (ill-conditioned)", and a row where it reaches
+    a tenth of the gradient has no meaningful digit (see GradientRow.verdict).
     """
     got = dict(actual.items())
     pairs = [(name, np.asarray(got[name]), np.asarray(want)) for name, want in reference.items()]
@@ -119,6 +197,8 @@ def compare_grads(
     if loss is not None and reference_loss is not None:
         pairs.insert(0, ("L", np.asarray(loss), np.asarray(reference_loss)))
     rows = tuple(_row(name, got, want, tolerance) for name, got, want in pairs)
+    if rounding is not None:
+        rows = tuple(dataclasses.replace(row, rounding=rounding.get(row.name)) for row in rows)
     return GradientReport(rows=rows, actual_name=actual_name, reference_name=reference_name, dtype=dtype)
 
 

@@ -1,78 +1,34 @@
-"""Hypothesis strategies for the suite: sizes, options, layouts and whole problems.
+"""The strategies the suite draws from: the one place tests import them from.
 
-A drawn problem is a `RandomProblem` (manual_bptt.problems): its repr is the
-`random_problem(...)` call that rebuilds it, so a failing example can be pasted
-into a REPL. The arrays come from a drawn seed rather than from element-wise
-strategies: the derivation's claims hold for every input, and shrinking the
-sizes (to T = 1, B = 1, ...) is what makes a failure readable.
+They live in `manual_bptt.strategies`, where the test kit (`torch_reference.kit`)
+finds them too; this module re-exports them, with the helpers only tests use.
 """
 
 from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from manual_bptt.problems import random_network_problem, random_problem
-from manual_bptt.validation import LOSSES, NONLINEARITIES, REDUCTIONS
-
-MAX_T = 40  # long enough for the recursion to matter, short enough for float32
-DTYPES = ("float64", "float32")
-LAYOUTS = ("time_major", "batch_first", "unbatched")
-
-dtypes = st.sampled_from(DTYPES)
-nonlinearities = st.sampled_from(NONLINEARITIES)
-losses = st.sampled_from(LOSSES)
-reductions = st.sampled_from(REDUCTIONS)
-layouts = st.sampled_from(LAYOUTS)
-seeds = st.integers(min_value=0, max_value=2**32 - 1)
-
-
-@st.composite
-def sizes(draw, *, max_T: int = MAX_T, max_B: int = 5, max_size: int = 10) -> dict:
-    """T, B, I, H, O, each from 1 up. T shrinks towards 1, the other sizes too."""
-    return dict(
-        T=draw(st.integers(1, max_T)),
-        B=draw(st.integers(1, max_B)),
-        I=draw(st.integers(1, max_size)),
-        H=draw(st.integers(1, max_size)),
-        O=draw(st.integers(1, max_size)),
-    )
-
-
-@st.composite
-def rnn_problems(
-    draw,
-    *,
-    dtype=dtypes,
-    nonlinearity=nonlinearities,
-    loss=losses,
-    reduction=reductions,
-    layout=layouts,
-    random_h0=st.booleans(),
-    max_T: int = MAX_T,
-    max_B: int = 5,
-    max_size: int = 10,
-):
-    """A whole problem: every option drawn unless a strategy (or st.just) is given.
-
-    Labels are uniform on [0, O), MSE targets and x standard normal, h0 random
-    (or None, meaning zeros): random upstream signals, so a gradient that runs
-    the wrong way through time cannot pass by symmetry.
-    """
-    drawn = draw(sizes(max_T=max_T, max_B=max_B, max_size=max_size))
-    chosen_layout = draw(layout)
-    if chosen_layout == "unbatched":
-        drawn["B"] = 1
-    return random_problem(
-        **drawn,
-        seed=draw(seeds),
-        dtype=draw(dtype),
-        nonlinearity=draw(nonlinearity),
-        loss=draw(loss),
-        reduction=draw(reduction),
-        batch_first=chosen_layout == "batch_first",
-        batched=chosen_layout != "unbatched",
-        random_h0=draw(random_h0),
-    )
+from manual_bptt.strategies import (  # noqa: F401  (re-exported)
+    CELLS,
+    DTYPES,
+    ELMAN_CELLS,
+    LAYOUTS,
+    MAX_T,
+    MAX_T_ILL_CONDITIONED,
+    MAX_NETWORK_T,
+    MAX_WEIGHT_SCALE,
+    dtypes,
+    ill_conditioned_problems,
+    layouts,
+    losses,
+    network_problems,
+    nonlinearities,
+    reductions,
+    rnn_problems,
+    seeds,
+    sizes,
+    weight_scales,
+)
 
 
 def label_sequences(O: int, T: int, B: int):
@@ -80,71 +36,3 @@ def label_sequences(O: int, T: int, B: int):
     from hypothesis.extra import numpy as hnp
 
     return hnp.arrays(dtype="int64", shape=(T, B), elements=st.integers(0, O - 1))
-
-
-# Networks: the nn.RNN family (manual_bptt.network), drawn whole.
-ELMAN_CELLS = ("rnn_tanh", "rnn_relu")
-CELLS = ELMAN_CELLS + ("lstm", "gru")
-LENGTHS = ("none", "full", "random", "one")
-TARGETS = ("each_step", "last")
-MAX_NETWORK_T = 12  # several chunks for truncation, padding in every position; torch stays ~5 ms
-
-
-@st.composite
-def network_problems(
-    draw,
-    *,
-    cell=st.sampled_from(CELLS),
-    projected=st.booleans(),
-    dtype=dtypes,
-    num_layers=st.integers(1, 3),
-    bidirectional=st.booleans(),
-    bias=st.booleans(),
-    lengths=st.sampled_from(LENGTHS),
-    target=st.sampled_from(TARGETS),
-    truncated=st.booleans(),
-    loss=losses,
-    reduction=reductions,
-    layout=layouts,
-    random_h0=st.booleans(),
-    max_T: int = MAX_NETWORK_T,
-    max_B: int = 4,
-    max_size: int = 6,
-):
-    """A whole network problem (`random_network_problem`), every option drawn unless given.
-
-    Lengths are drawn in any order, including all full and all 1; truncation only
-    for one direction (a bidirectional network has no chunks), with chunk sizes
-    from 1 to beyond T; unbatched problems have no lengths; an LSTM projects
-    (proj_size in [1, H)) when `projected` draws True and H > 1.
-    """
-    drawn = draw(sizes(max_T=max_T, max_B=max_B, max_size=max_size))
-    chosen_layout = draw(layout)
-    if chosen_layout == "unbatched":
-        drawn["B"] = 1
-    two_way = draw(bidirectional)
-    truncate = None
-    if not two_way and draw(truncated):
-        truncate = draw(st.integers(1, drawn["T"] + 2))
-    chosen_cell = draw(cell)
-    proj_size = 0
-    if chosen_cell == "lstm" and drawn["H"] > 1 and draw(projected):
-        proj_size = draw(st.integers(1, drawn["H"] - 1))
-    return random_network_problem(
-        **drawn,
-        cell=chosen_cell,
-        proj_size=proj_size,
-        num_layers=draw(num_layers),
-        bidirectional=two_way,
-        bias=draw(bias),
-        lengths="none" if chosen_layout == "unbatched" else draw(lengths),
-        target=draw(target),
-        truncate=truncate,
-        seed=draw(seeds),
-        dtype=draw(dtype),
-        loss=draw(loss),
-        reduction=draw(reduction),
-        batch_first=chosen_layout == "batch_first",
-        batched=chosen_layout != "unbatched",
-        random_h0=draw(random_h0),
-    )

@@ -62,7 +62,14 @@ def test_derivation_results_have_the_dtype_of_params(dtype):
 
 def test_hidden_jacobian_as_an_array():
     J = hidden_jacobian(PROBLEM.params, PROBLEM.x, PROBLEM.h0, t=3, k=1)
-    assert np.asarray(J) is J.matrix
+    assert np.asarray(J) is J.matrix                      # asarray never copies what it need not
+    assert np.array(J, copy=False) is J.matrix
+    copied = np.array(J)                                  # np.array copies by default (copy=True)
+    assert not np.shares_memory(copied, J.matrix)
+    np.testing.assert_array_equal(copied, J.matrix)
+    assert not np.shares_memory(np.array(J, copy=True, dtype=J.matrix.dtype), J.matrix)
+    with pytest.raises(ValueError, match="^copy: a cast of the Jacobian to float32 needs a copy, got copy=False$"):
+        np.array(J, dtype=np.float32, copy=False)
     as32 = np.asarray(J, dtype=np.float32)
     assert as32.dtype == np.float32 and as32.shape == J.shape == (3, 4, 4)
     np.testing.assert_array_equal(as32, J.matrix.astype(np.float32))
@@ -125,3 +132,21 @@ def test_relu_derivative_at_zero_is_zero_as_in_torch():
     assert compare_grads(seed_formula_grads(params, x, problem.y, None, **problem.options), g).ok
     J = hidden_jacobian(params, x, None, t=2, k=1, nonlinearity="relu")
     assert not np.asarray(J).any()
+
+
+def test_weight_scale_scales_W_alone():
+    base = random_problem(T=3, B=2, seed=4)
+    for dtype in ("float64", "float32"):
+        scaled = random_problem(T=3, B=2, seed=4, weight_scale=8.5, dtype=dtype)
+        np.testing.assert_array_equal(scaled.params.W, (base.params.W * 8.5).astype(dtype))
+        for name in ("U", "V", "b", "c"):
+            np.testing.assert_array_equal(getattr(scaled.params, name), getattr(base.params, name).astype(dtype))
+        np.testing.assert_array_equal(scaled.x, base.x.astype(dtype))
+        np.testing.assert_array_equal(scaled.h0, base.h0.astype(dtype))
+        assert repr(scaled).endswith(f"dtype='{dtype}', nonlinearity='tanh', loss='cross_entropy', reduction='sum', "
+                                     "batch_first=False, batched=True, random_h0=True, weight_scale=8.5)")
+    assert "weight_scale" not in repr(random_problem(weight_scale=1))
+    for bad in (0, -2.0, float("inf"), float("nan"), True, "4"):
+        with pytest.raises(ValueError, match=r"^weight_scale: expected a positive finite number, got "):
+            random_problem(weight_scale=bad)
+

@@ -104,3 +104,25 @@ def test_impossible_network_options_are_usage_errors(argv, named, capsys):
         main(argv)
     assert caught.value.code == 2
     assert named in capsys.readouterr().err
+# ---- --weight-scale and the verdicts of ill-conditioned problems ---------------------
+
+
+def test_weight_scale_reaches_the_problem_and_the_verdict(capsys):
+    assert main(["--weight-scale", "6", "-T", "60", "-H", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "weight_scale=6.0)" in out and "ok (ill-conditioned: ~" in out
+    assert "all agree (max|Δ| <= 1e-11·max|ref| + 1e-13, or within what rounding explains on this problem)" in out
+
+
+def test_no_meaningful_digit_exits_3_not_1(capsys):
+    assert main(["--weight-scale", "12", "-T", "60", "-H", "32"]) == 3
+    out = capsys.readouterr().out
+    assert "no meaningful digit" in out and "FAIL" not in out
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "big"])
+def test_a_bad_weight_scale_is_a_usage_error(value, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--weight-scale", value])
+    assert exited.value.code == 2
+    assert "argument --weight-scale: expected a positive" in capsys.readouterr().err

@@ -124,3 +124,80 @@ def test_every_failing_row_is_named():
     assert str(report).splitlines()[-1] == (
         "2 of 7 FAIL: V, x (max|Δ| <= 1e-11·max|ref| + 1e-13)"
     )
+
+
+# ---- The verdict with a rounding estimate (ill-conditioned problems) ----------------
+
+
+def row_with(diff, reference, rounding, dtype=np.float64):
+    from manual_bptt import GradientRow
+
+    return GradientRow("W", (2, 2), diff, reference, TOLERANCES[np.dtype(dtype)], rounding)
+
+
+@pytest.mark.parametrize("diff, rounding, verdict, label", [
+    (1e-12, None, "ok", "ok"),                       # within the fixed tolerance
+    (1e-12, 0.5, "ok", "ok"),                        # ... whatever the estimate says
+    (1e-6, None, "FAIL", "FAIL"),                    # beyond it, nothing estimated
+    (1e-6, 2e-6, "ok (ill-conditioned)", "ok (ill-conditioned: ~5 digits meaningful)"),
+    (1e-2, 2e-2, "ok (ill-conditioned)", "ok (ill-conditioned: ~1 digit meaningful)"),
+    (3e-6, 2e-6, "FAIL", "FAIL"),                    # beyond what rounding explains
+    (1e-6, 0.1, "no meaningful digit", "no meaningful digit"),   # a tenth of max|ref|: no digit
+    (5.0, 0.1, "no meaningful digit", "no meaningful digit"),    # ... even far off: no guessing
+    (np.nan, 2e-6, "FAIL", "FAIL"),                  # NaN is a FAIL, never "no digit"
+    (np.inf, 0.5, "FAIL", "FAIL"),                   # a shape mismatch (inf) too
+])
+def test_the_verdict_of_a_row(diff, rounding, verdict, label):
+    row = row_with(diff, 1.0, rounding)
+    assert (row.verdict, row.label) == (verdict, label)
+    assert row.ok == verdict.startswith("ok")
+
+
+def test_digits_and_the_widened_allowance():
+    row = row_with(1e-6, 1.0, 2e-6)
+    assert row.digits == 5 and row.allowed == 2e-6
+    assert row_with(1e-6, 1.0, 1e-20).allowed == TOLERANCES[np.dtype(np.float64)].allowed(1.0)
+    assert row_with(0.0, 1.0, 0.0).digits == 16 and row_with(0.0, 0.0, 1e-3).digits == 0
+    assert row_with(0.0, 1.0, None).digits is None
+
+
+def test_the_table_with_rounding_estimates():
+    from manual_bptt import GradientReport, GradientRow
+
+    tol = TOLERANCES[np.dtype(np.float64)]
+    report = GradientReport(
+        rows=(
+            GradientRow("L", (), 1e-12, 145.1, tol, 1e-10),
+            GradientRow("U", (8, 5), 1e-5, 2.0, tol, 4e-5),
+            GradientRow("W", (8, 8), 0.5, 2.0, tol, 0.4),
+            GradientRow("x", (20, 4, 5), 1e-3, 1.0, tol, 1e-6),
+        ),
+        actual_name="manual bptt",
+        reference_name="torch.autograd",
+        dtype=np.dtype(np.float64),
+    )
+    assert not report.ok
+    assert [r.name for r in report.failures()] == ["x"] and [r.name for r in report.undetermined()] == ["W"]
+    assert str(report) == "\n".join([
+        "manual bptt vs torch.autograd (float64)",
+        "name  shape      max|Δ|   max|ref|      ratio    allowed",
+        "L     scalar  1.000e-12  1.451e+02  6.892e-15  1.451e-09  ok",
+        "U     8x5     1.000e-05  2.000e+00  5.000e-06  4.000e-05  ok (ill-conditioned: ~4 digits meaningful)",
+        "W     8x8     5.000e-01  2.000e+00  2.500e-01  4.000e-01  no meaningful digit",
+        "x     20x4x5  1.000e-03  1.000e+00  1.000e-03  1.000e-06  FAIL",
+        "1 of 4 FAIL: x; 1 without a meaningful digit on this problem: W "
+        "(max|Δ| <= 1e-11·max|ref| + 1e-13, or within what rounding explains on this problem)",
+    ])
+    only_undetermined = GradientReport(rows=report.rows[:3], actual_name="a", reference_name="b",
+                                       dtype=np.dtype(np.float64))
+    assert not only_undetermined.ok and not only_undetermined.failures()
+    assert str(only_undetermined).splitlines()[-1].startswith("1 without a meaningful digit on this problem: W (")
+
+
+def test_compare_grads_takes_the_estimate_per_row():
+    _, g = grads()
+    off = altered(g, "V", lambda V: V * (1 + 1e-6))
+    assert not compare_grads(off, g).ok
+    widened = compare_grads(off, g, rounding={"V": 1e-5 * np.abs(g.V).max()})
+    assert widened.ok and widened["V"].verdict == "ok (ill-conditioned)"
+    assert widened["U"].rounding is None and widened["U"].verdict == "ok"

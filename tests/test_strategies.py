@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import find, given, settings
+from hypothesis.errors import NoSuchExample
 from hypothesis import strategies as st
 
 from manual_bptt import bptt
 
-from .strategies import MAX_T, label_sequences, rnn_problems
+from .strategies import (MAX_T, MAX_T_ILL_CONDITIONED, MAX_WEIGHT_SCALE, ill_conditioned_problems,
+                         label_sequences, rnn_problems)
 
 
 @given(rnn_problems())
@@ -49,3 +52,20 @@ def test_random_h0_is_random_and_labels_are_not_constant():
 def test_label_sequences_stay_in_range(O, T, B, data):
     labels = data.draw(label_sequences(O, T, B))
     assert labels.shape == (T, B) and labels.min() >= 0 and labels.max() < O
+
+
+def test_ill_conditioned_problems_reach_their_edges_and_the_rest_stay_at_scale_1():
+    def finds(condition) -> bool:
+        return find(ill_conditioned_problems(), condition,
+                    settings=settings(max_examples=2000, database=None)) is not None
+
+    assert finds(lambda p: p.recipe.get("weight_scale", 1) >= 0.9 * MAX_WEIGHT_SCALE and p.recipe["T"] >= 60)
+    assert finds(lambda p: p.recipe["T"] == MAX_T_ILL_CONDITIONED and p.recipe["dtype"] == "float32")
+    assert finds(lambda p: p.recipe["H"] >= 30)
+    few = settings(max_examples=300, database=None)
+    with pytest.raises(NoSuchExample):
+        find(ill_conditioned_problems(), lambda p: p.recipe["nonlinearity"] == "relu"
+             or not 1 <= p.recipe.get("weight_scale", 1) <= MAX_WEIGHT_SCALE, settings=few)
+    with pytest.raises(NoSuchExample):
+        find(rnn_problems(), lambda p: "weight_scale" in p.recipe, settings=few)
+

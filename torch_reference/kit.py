@@ -1,0 +1,151 @@
+"""A test kit: check anyone's bptt against torch.autograd, on the project's problems.
+
+The gradient check of a course, with property-based search and shrinking: the
+project's hypothesis strategies (manual_bptt.strategies) draw problems, each
+is run through `compare(..., manual=fn)`, and the first problem with a FAIL is
+shrunk to the smallest one that still fails (T, B, I, H, O towards 1, options
+towards their defaults, the seed towards 0).
+
+    >>> from manual_bptt import bptt
+    >>> from torch_reference.kit import check_bptt
+    >>> check_bptt(bptt, max_examples=5).ok
+    True
+
+`print(result)` shows what was found: the table of the smallest failing
+problem, that problem as a `random_problem(...)` call, which rows failed and a
+line that reproduces it. In a pytest suite, `assert_bptt_correct(fn)` fails the
+test with the same text. Needs hypothesis (`pip install 'manual-bptt[kit]'`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from manual_bptt import GradientReport
+from manual_bptt.problems import RandomProblem
+from manual_bptt import strategies  # raises a clear ImportError when hypothesis is missing
+
+from hypothesis import HealthCheck, Verbosity, given, settings
+from hypothesis import strategies as st
+
+from .autograd import compare
+
+#: Problems drawn per search, unless told otherwise. A wrong transpose or index
+#: shows on almost every problem; 100 draws also reach the rarer options.
+MAX_EXAMPLES = 100
+#: The options `check_bptt` can pin, and the strategy argument each one sets.
+PINNABLE = ("dtype", "nonlinearity", "loss", "reduction", "layout", "random_h0")
+
+
+@dataclass(frozen=True)
+class KitResult:
+    """What a search found. `ok`: no drawn problem had a FAIL row and the
+    candidate never raised. Otherwise `problem` is the smallest failing problem,
+    `report` its comparison (None when the candidate raised; then `error` says what)."""
+
+    candidate: str
+    tried: int
+    undetermined: int
+    problem: RandomProblem | None = None
+    report: GradientReport | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    @property
+    def failed_rows(self) -> tuple[str, ...]:
+        """Names of the rows that FAIL on the smallest failing problem."""
+        return () if self.report is None else tuple(row.name for row in self.report.failures())
+
+    def __str__(self) -> str:
+        if self.ok:
+            note = (f"; on {self.undetermined} of them some gradient had no meaningful digit"
+                    if self.undetermined else "")
+            return f"{self.candidate} agrees with torch.autograd on {self.tried} problems{note}"
+        lines = [f"{self.candidate} FAILs; the smallest failing problem found:", f"    {self.problem!r}"]
+        if self.report is None:
+            lines.append(f"{self.candidate} raised {self.error}")
+        else:
+            lines += [f"rows that FAIL: {', '.join(self.failed_rows)}", str(self.report)]
+        lines.append(
+            "reproduce: from manual_bptt.problems import random_problem; from torch_reference import compare; "
+            f"print({self.problem!r}.run(compare, manual={self.candidate}))"
+        )
+        return "\n".join(lines)
+
+
+class _Found(Exception):
+    """Raised inside the search on a failing problem; hypothesis shrinks it."""
+
+    def __init__(self, problem: RandomProblem, report: GradientReport | None, error: str | None):
+        super().__init__(repr(problem))
+        self.problem, self.report, self.error = problem, report, error
+
+
+def check_bptt(
+    fn,
+    *,
+    max_examples: int = MAX_EXAMPLES,
+    ill_conditioned: bool = False,
+    problems=None,
+    derandomize: bool = True,
+    **pinned,
+) -> KitResult:
+    """Search for a problem on which `fn` disagrees with torch.autograd; shrink it.
+
+    fn:              a callable with bptt's signature and result, (L, RNNGrads)
+    max_examples:    problems drawn (shrinking a failure adds more runs)
+    ill_conditioned: draw from `ill_conditioned_problems` (W up to ×10, T up to
+                     80) instead of `rnn_problems`; a row there is judged against
+                     what rounding explains (see compare), never by guesswork
+    problems:        any strategy of RandomProblems, instead of both
+    derandomize:     the same draws on every run (the default), or fresh ones
+    pinned:          fix an option instead of drawing it, for an implementation
+                     that handles only some: dtype, nonlinearity, loss, reduction,
+                     layout ("time_major", "batch_first", "unbatched"), random_h0
+
+    Returns a KitResult; `print(result)` explains it. Raises TypeError for a fn
+    that is not callable and ValueError for an unknown pinned option.
+    """
+    if not callable(fn):
+        raise TypeError(f"fn: expected a callable with bptt's signature, got {type(fn).__name__}")
+    unknown = sorted(set(pinned) - set(PINNABLE))
+    if unknown:
+        raise ValueError(f"{unknown[0]}: not an option the kit can pin; expected one of {', '.join(PINNABLE)}")
+    if problems is not None and (pinned or ill_conditioned):
+        raise ValueError("problems: a strategy of its own excludes ill_conditioned and pinned options")
+    if problems is None:
+        make = strategies.ill_conditioned_problems if ill_conditioned else strategies.rnn_problems
+        problems = make(**{name: st.just(value) for name, value in pinned.items()})
+    name = getattr(fn, "__qualname__", None) or repr(fn)
+    seen = {"tried": 0, "undetermined": 0}
+
+    @settings(max_examples=max_examples, derandomize=derandomize, database=None, deadline=None,
+              report_multiple_bugs=False, verbosity=Verbosity.quiet,
+              suppress_health_check=list(HealthCheck))
+    @given(problems)
+    def search(problem: RandomProblem) -> None:
+        seen["tried"] += 1
+        try:
+            report = problem.run(compare, manual=fn)
+        except Exception as error:  # the candidate crashed or returned the wrong thing
+            raise _Found(problem, None, f"{type(error).__name__}: {error}") from error
+        if report.failures():
+            raise _Found(problem, report, None)
+        seen["undetermined"] += bool(report.undetermined())
+
+    try:
+        search()
+    except _Found as found:
+        return KitResult(name, seen["tried"], seen["undetermined"], found.problem, found.report, found.error)
+    return KitResult(name, seen["tried"], seen["undetermined"])
+
+
+def assert_bptt_correct(fn, **options) -> KitResult:
+    """For a pytest suite: `check_bptt(fn, **options)`, failing with its text when not ok."""
+    result = check_bptt(fn, **options)
+    if not result.ok:
+        raise AssertionError(str(result))
+    return result
