@@ -29,12 +29,15 @@ class RandomProblem:
     h0: np.ndarray | None = field(repr=False)
     options: dict = field(repr=False)
 
+    #: The function whose call, with the recipe as its arguments, rebuilds the problem.
+    maker = "random_problem"
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.recipe.items())
-        return f"random_problem({args})"
+        return f"{self.maker}({args})"
 
     def run(self, fn, **overrides):
-        """fn(params, x, y, h0, **options), e.g. `problem.run(bptt)`."""
+        """fn(params, x, y, h0, **options), e.g. `problem.run(bptt)` or `problem.run(compare)`."""
         return fn(self.params, self.x, self.y, self.h0, **{**self.options, **overrides})
 
 
@@ -98,24 +101,11 @@ def random_problem(
     return RandomProblem(recipe=recipe, params=params, x=x, y=y, h0=h0, options=options)
 
 
-@dataclass(frozen=True)
-class RandomNetworkProblem:
-    """Arguments for the network `bptt(params, x, y, h0, **options)`, and the recipe that made them."""
+@dataclass(frozen=True, repr=False)
+class RandomNetworkProblem(RandomProblem):
+    """A RandomProblem whose params are a NetworkParams (h0 an LSTM's pair, or an array)."""
 
-    recipe: dict
-    params: "NetworkParams" = field(repr=False)
-    x: np.ndarray = field(repr=False)
-    y: np.ndarray = field(repr=False)
-    h0: object = field(repr=False)
-    options: dict = field(repr=False)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.recipe.items())
-        return f"random_network_problem({args})"
-
-    def run(self, fn, **overrides):
-        """fn(params, x, y, h0, **options), e.g. `problem.run(bptt)` or `problem.run(compare)`."""
-        return fn(self.params, self.x, self.y, self.h0, **{**self.options, **overrides})
+    maker = "random_network_problem"
 
 
 def random_network_problem(

@@ -54,6 +54,15 @@ def sizes(draw, *, max_T: int = MAX_T, max_B: int = 5, max_size: int = 10) -> di
     )
 
 
+def _sizes_in_a_layout(draw, layout, **limits) -> tuple[dict, dict]:
+    """Drawn sizes and the layout keywords (batch_first, batched); B = 1 when unbatched."""
+    drawn = draw(sizes(**limits))
+    chosen = draw(layout)
+    if chosen == "unbatched":
+        drawn["B"] = 1
+    return drawn, dict(batch_first=chosen == "batch_first", batched=chosen != "unbatched")
+
+
 @st.composite
 def rnn_problems(
     draw,
@@ -76,10 +85,7 @@ def rnn_problems(
     (or None, meaning zeros): random upstream signals, so a gradient that runs
     the wrong way through time cannot pass by symmetry.
     """
-    drawn = draw(sizes(max_T=max_T, max_B=max_B, max_size=max_size))
-    chosen_layout = draw(layout)
-    if chosen_layout == "unbatched":
-        drawn["B"] = 1
+    drawn, laid_out = _sizes_in_a_layout(draw, layout, max_T=max_T, max_B=max_B, max_size=max_size)
     return random_problem(
         **drawn,
         seed=draw(seeds),
@@ -87,8 +93,7 @@ def rnn_problems(
         nonlinearity=draw(nonlinearity),
         loss=draw(loss),
         reduction=draw(reduction),
-        batch_first=chosen_layout == "batch_first",
-        batched=chosen_layout != "unbatched",
+        **laid_out,
         random_h0=draw(random_h0),
         weight_scale=draw(weight_scale),
     )
@@ -140,10 +145,7 @@ def network_problems(
     from 1 to beyond T; unbatched problems have no lengths; an LSTM projects
     (proj_size in [1, H)) when `projected` draws True and H > 1.
     """
-    drawn = draw(sizes(max_T=max_T, max_B=max_B, max_size=max_size))
-    chosen_layout = draw(layout)
-    if chosen_layout == "unbatched":
-        drawn["B"] = 1
+    drawn, laid_out = _sizes_in_a_layout(draw, layout, max_T=max_T, max_B=max_B, max_size=max_size)
     two_way = draw(bidirectional)
     truncate = None
     if not two_way and draw(truncated):
@@ -159,14 +161,13 @@ def network_problems(
         num_layers=draw(num_layers),
         bidirectional=two_way,
         bias=draw(bias),
-        lengths="none" if chosen_layout == "unbatched" else draw(lengths),
+        lengths="none" if not laid_out["batched"] else draw(lengths),
         target=draw(target),
         truncate=truncate,
         seed=draw(seeds),
         dtype=draw(dtype),
         loss=draw(loss),
         reduction=draw(reduction),
-        batch_first=chosen_layout == "batch_first",
-        batched=chosen_layout != "unbatched",
+        **laid_out,
         random_h0=draw(random_h0),
     )

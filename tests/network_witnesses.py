@@ -15,6 +15,8 @@ import numpy as np
 from manual_bptt import NetworkGrads, NetworkParams
 from manual_bptt.names import torch_name
 
+from .witnesses import central_differences
+
 
 def reference_network_loss(problem, arrays: dict, seen_a: list | None = None) -> float:
     """L of a RandomNetworkProblem, in float64, with `arrays` holding every parameter, h0 and x.
@@ -129,18 +131,7 @@ def network_inputs(problem) -> dict[str, np.ndarray]:
 def network_finite_differences(problem, eps: float = 1e-5) -> tuple[float, NetworkGrads]:
     """Central differences of `reference_network_loss`, element by element, for every input."""
     arrays = network_inputs(problem)
-    grads = {}
-    for name, array in arrays.items():
-        grad = np.zeros_like(array)
-        for index in np.ndindex(array.shape):
-            saved = array[index]
-            array[index] = saved + eps
-            up = reference_network_loss(problem, arrays)
-            array[index] = saved - eps
-            down = reference_network_loss(problem, arrays)
-            array[index] = saved
-            grad[index] = (up - down) / (2 * eps)
-        grads[name] = grad
+    grads = central_differences(lambda moved: reference_network_loss(problem, moved), arrays, eps)
     params = {name: grads[name] for name in problem.params.keys()}
     return reference_network_loss(problem, arrays), NetworkGrads(params=params, h0=grads["h0"], x=grads["x"],
                                                                  c0=grads.get("c0"))

@@ -66,23 +66,30 @@ def _loss_at(problem: RandomProblem, arrays: dict[str, np.ndarray]) -> float:
     return reference_loss(params, arrays["x"], problem.y, arrays["h0"], **problem.options)
 
 
-def finite_difference_grads(problem: RandomProblem, eps: float = 1e-5) -> tuple[float, RNNGrads]:
-    """Central differences (L(θ + ε) - L(θ - ε)) / 2ε of the reference loss, element by element."""
-    arrays = _inputs(problem)
+def central_differences(loss_at, arrays: dict[str, np.ndarray], eps: float = 1e-5) -> dict[str, np.ndarray]:
+    """(L(θ + ε) - L(θ - ε)) / 2ε for every element of every array; loss_at(arrays) → L.
+
+    The arrays are moved in place one element at a time and restored."""
     grads = {}
-    for name in GRAD_NAMES:
-        array = arrays[name]
+    for name, array in arrays.items():
         grad = np.zeros_like(array)
         for index in np.ndindex(array.shape):
             saved = array[index]
             array[index] = saved + eps
-            up = _loss_at(problem, arrays)
+            up = loss_at(arrays)
             array[index] = saved - eps
-            down = _loss_at(problem, arrays)
+            down = loss_at(arrays)
             array[index] = saved
             grad[index] = (up - down) / (2 * eps)
         grads[name] = grad
-    return _loss_at(problem, arrays), RNNGrads(**grads)
+    return grads
+
+
+def finite_difference_grads(problem: RandomProblem, eps: float = 1e-5) -> tuple[float, RNNGrads]:
+    """Central differences (L(θ + ε) - L(θ - ε)) / 2ε of the reference loss, element by element."""
+    arrays = _inputs(problem)
+    grads = central_differences(lambda moved: _loss_at(problem, moved), arrays, eps)
+    return _loss_at(problem, arrays), RNNGrads(**{name: grads[name] for name in GRAD_NAMES})
 
 
 def directional_derivative(problem: RandomProblem, direction: dict[str, np.ndarray], eps: float = 1e-5) -> float:
