@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from manual_bptt import GradientReport, RNNGrads, compare_grads
 
 
@@ -28,3 +30,12 @@ def assert_grads_agree(actual: RNNGrads, reference: RNNGrads, problem=None, *, l
         actual_name=actual_name, reference_name=reference_name,
     )
     assert_agree(report, problem, what)
+
+
+def assert_within(actual, reference, tolerance, what: str) -> None:
+    """max |actual - reference| <= tolerance.allowed(max |reference|), the project's measure."""
+    actual, reference = np.asarray(actual, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    assert actual.shape == reference.shape, f"{what}: shape {actual.shape}, expected {reference.shape}"
+    diff, scale = float(np.max(np.abs(actual - reference))), float(np.max(np.abs(reference)))
+    allowed = tolerance.allowed(scale)
+    assert diff <= allowed, f"{what}: max|Δ| = {diff:.3e} > {allowed:.3e} allowed (max|ref| = {scale:.3e}; {tolerance.reason})"

@@ -9,11 +9,18 @@ from hypothesis import strategies as st
 
 pytest.importorskip("torch")
 
-from manual_bptt import NetworkParams, bptt  # noqa: E402
+from manual_bptt import NetworkParams, Tolerance, bptt, tolerance_for  # noqa: E402
 from manual_bptt.network_derivation import network_contributions, state_jacobian  # noqa: E402
 from torch_reference.network_derivation import torch_network_contributions, torch_state_jacobian  # noqa: E402
 
+from .helpers import assert_within  # noqa: E402
 from .strategies import network_problems  # noqa: E402
+
+#: The design's float64 tolerance (manual_bptt.tolerances): terms and sums evaluated two ways.
+F64 = tolerance_for(np.float64)
+#: A Jacobian's entries are products of O(1) factors that can underflow towards 0 at long
+#: lags; measured against max(|J|, 1), as the one-step Jacobians are O(1).
+JACOBIAN = Tolerance(rtol=0.0, atol=1e-11, reason="1e-11 of the O(1) scale of one-step Jacobians")
 
 SMALL = dict(max_T=5, max_B=2, max_size=3, num_layers=st.integers(1, 2), lengths=st.just("none"),
              target=st.just("each_step"), truncated=st.just(False), dtype=st.just("float64"))
@@ -30,10 +37,9 @@ def test_contributions_are_autograd_through_each_step_and_sum_to_the_gradient(pr
     wrt = data.draw(st.sampled_from([name for name in p.keys() if not name.startswith("head.")]), label="wrt")
     terms = network_contributions(p, problem.x, problem.y, problem.h0, wrt=wrt, **problem_keywords(problem))
     reference = torch_network_contributions(p, problem.x, problem.y, problem.h0, wrt=wrt, **problem_keywords(problem))
-    scale = np.abs(reference).max()
-    assert np.abs(terms - reference).max() <= 1e-11 * scale + 1e-13, f"{problem!r}, wrt={wrt}"
+    assert_within(terms, reference, F64, f"{problem!r}, wrt={wrt}: terms vs autograd through each copy")
     _, g = problem.run(bptt)
-    assert np.abs(terms.sum(axis=(0, 1)) - g[wrt]).max() <= 1e-11 * np.abs(g[wrt]).max() + 1e-13
+    assert_within(terms.sum(axis=(0, 1)), g[wrt], F64, f"{problem!r}, wrt={wrt}: Σ terms vs bptt")
 
 
 @settings(max_examples=60)
@@ -48,7 +54,7 @@ def test_state_jacobian_is_autograds(problem, data):
     where = dict(t=t, k=k, layer=layer, direction=direction, batch_first=problem.options["batch_first"])
     J = np.asarray(state_jacobian(p, problem.x, problem.h0, **where))
     J_ref = torch_state_jacobian(p, problem.x, problem.h0, **where)
-    assert np.abs(J - J_ref).max() <= 1e-11 * max(np.abs(J_ref).max(), 1.0), f"{problem!r}, {where}"
+    assert_within(J, J_ref, JACOBIAN, f"{problem!r}, {where}")
 
 
 @given(network_problems(**{**SMALL, "bidirectional": st.just(False)}), st.integers(1, 4))
@@ -62,7 +68,7 @@ def test_truncation_keeps_the_terms_within_each_chunk(problem, K):
         chunk = np.arange(T) // K
         same_chunk = chunk[:, None] == chunk[None, :]
         kept = np.einsum("tk...,tk->...", terms, same_chunk.astype(terms.dtype))
-        assert np.abs(kept - g[wrt]).max() <= 1e-11 * np.abs(g[wrt]).max() + 1e-13, wrt
+        assert_within(kept, g[wrt], F64, f"{wrt}: truncate={K} vs the terms within each chunk")
 
 
 def test_lstm_cell_state_gradient_decays_far_slower_than_the_tanh_rnns():
