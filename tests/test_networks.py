@@ -42,6 +42,12 @@ def test_network_equals_autograd(problem):
     assert_agree(problem.run(compare), problem, "manual network bptt vs torch.autograd (witness: autograd)")
 
 
+@given(network_problems(cell=st.sampled_from(("lstm", "gru"))))
+def test_gated_network_equals_autograd(problem):
+    """As above, drawing only LSTM (with or without a projection) and GRU networks."""
+    assert_agree(problem.run(compare), problem, "manual LSTM/GRU network bptt vs torch.autograd (witness: autograd)")
+
+
 # --- witness 2: finite differences of a plain loop (no torch) ---------------------------------
 
 FINITE_DIFFERENCE = Tolerance(rtol=1e-6, atol=1e-7, reason="as tests/test_finite_differences.py: ε = 1e-5 central differences")
