@@ -129,6 +129,9 @@ class NetworkParams:
 
     def layer(self, layer: int, direction: int) -> LayerWeights:
         """The weights of one layer (0-based) and direction (0 forward, 1 reverse)."""
+        for name, value, limit in (("layer", layer, self.num_layers), ("direction", direction, self.num_directions)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < limit:
+                raise ValueError(f"{name}: expected an int in [0, {limit}), got {value!r}")
         get = self.arrays.get
         return LayerWeights(**{symbol: get(torch_name(symbol, layer, direction)) for symbol in LAYER_SYMBOLS})
 
@@ -157,6 +160,8 @@ class NetworkParams:
 
         Needs no import of torch: it reads `rnn.mode`, `rnn.dropout` and the two
         state dicts. The values are copied, so training on afterwards changes nothing here.
+        The module's `batch_first` is a layout of the data, not a parameter: pass
+        `batch_first=True` to `bptt` for (B, T, I) inputs.
         """
         mode = getattr(rnn, "mode", None)
         cell = {"RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu", "LSTM": "lstm", "GRU": "gru"}.get(mode)
@@ -167,6 +172,8 @@ class NetworkParams:
                 f"rnn: expected dropout=0, got dropout={rnn.dropout}: dropout's mask is random, "
                 "so it is not part of the function whose gradient is checked"
             )
+        if not callable(getattr(head, "state_dict", None)):
+            raise TypeError(f"head: expected an nn.Linear, got {type(head).__name__}")
         state = dict(rnn.state_dict())
         head_state = head.state_dict()
         for symbol, name in HEAD_SYMBOLS.items():
@@ -180,6 +187,10 @@ class NetworkParams:
     def from_rnn_params(cls, params, *, nonlinearity: str = "tanh") -> "NetworkParams":
         """The derivation's one-layer network as a NetworkParams: U, W, b, V, c become
         weight_ih_l0, weight_hh_l0, bias_ih_l0 (bias_hh_l0 = 0), head.weight, head.bias."""
+        from .params import RNNParams
+
+        if not isinstance(params, RNNParams):
+            raise TypeError(f"params: expected an RNNParams, got {type(params).__name__}")
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         return cls(f"rnn_{nonlinearity}", {
@@ -284,12 +295,21 @@ def _as_param_array(name, value) -> np.ndarray:
     if not isinstance(name, str):
         raise TypeError(f"state: expected parameter names as str, got key {name!r}")
     if hasattr(value, "detach") and hasattr(value, "numpy"):       # a torch tensor or nn.Parameter
-        value = value.detach().cpu().numpy().copy()
+        try:
+            value = value.detach().cpu().numpy().copy()
+        except (TypeError, RuntimeError, NotImplementedError) as error:
+            raise TypeError(
+                f"state[{name!r}]: expected a float32 or float64 tensor with values on a device, got "
+                f"{getattr(value, 'dtype', '?')} on {getattr(value, 'device', '?')} ({error})"
+            ) from None
     array = np.asarray(value) if isinstance(value, np.ndarray) else _converted(name, value)
     if type(array) is not np.ndarray:
         raise TypeError(f"state[{name!r}]: expected a plain numpy.ndarray, got {type(array).__name__}")
     if array.dtype not in SUPPORTED_DTYPES:
-        raise TypeError(f"state[{name!r}]: expected a float32 or float64 array, got dtype {array.dtype}")
+        note = ""
+        if array.dtype.kind == "f" and array.dtype.newbyteorder("=") in SUPPORTED_DTYPES:
+            note = " (non-native byte order: convert with array.astype(array.dtype.newbyteorder('=')))"
+        raise TypeError(f"state[{name!r}]: expected a float32 or float64 array, got dtype {array.dtype}{note}")
     return array
 
 
@@ -327,6 +347,10 @@ def _check_keys(arrays: dict) -> tuple[str, ...]:
         bias=any(s.symbol in ("b_ih", "b_hh") for s in slots),
         proj_size=1 if any(s.symbol == "W_hr" for s in slots) else 0,
     )
+    unexpected = [name for name in arrays if name not in expected]
+    if unexpected:
+        raise ValueError(f"state: unknown parameter names {unexpected}; the other keys imply {len(expected)} "
+                         f"parameters with PyTorch's names, such as {expected[0]!r}")
     missing = [name for name in expected if name not in arrays]
     if missing:
         raise ValueError(f"state: missing parameters {missing} (the keys given imply {len(expected)} parameters)")
@@ -336,7 +360,9 @@ def _check_keys(arrays: dict) -> tuple[str, ...]:
 def _check_dtypes(arrays: dict) -> None:
     dtypes = {a.dtype for a in arrays.values()}
     if len(dtypes) > 1:
-        listed = ", ".join(f"{name} {a.dtype}" for name, a in arrays.items())
+        first = next(iter(arrays.values())).dtype
+        odd = [f"{name} {a.dtype}" for name, a in arrays.items() if a.dtype != first]
+        listed = f"{first} for {len(arrays) - len(odd)} of them, but " + ", ".join(odd)
         raise TypeError(f"state: expected one dtype for every parameter, got {listed}")
 
 

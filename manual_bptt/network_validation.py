@@ -159,7 +159,8 @@ def _check_initial_state(h0, params: NetworkParams, B: int, batched: bool) -> li
             raise TypeError(f"h0: expected a pair (h0, c0) for cell 'lstm', or None, got {type(h0).__name__}")
         given = dict(zip(shapes, h0))
     else:
-        if isinstance(h0, (tuple, list)) and len(h0) == 2 and not np.isscalar(h0[0]) and np.ndim(h0[0]) >= 1:
+        # A tuple of two arrays is an LSTM's (h0, c0); a nested list of numbers is one array.
+        if isinstance(h0, tuple) and len(h0) == 2 and all(hasattr(s, "shape") for s in h0):
             raise TypeError(f"h0: expected one array for cell {params.cell!r} (a pair (h0, c0) is the LSTM's), got a pair")
         given = {"h0": h0}
     arrays = {}
@@ -182,10 +183,9 @@ def _check_initial_state(h0, params: NetworkParams, B: int, batched: bool) -> li
 def _check_last_targets(y, loss, B: int, O: int, dtype, batched: bool, x_lead: tuple) -> np.ndarray:
     """One label (or target) per sequence: (B,) / (B, O), or 0-d / (O,) unbatched → (B,) / (B, O)."""
     lead = (B,) if batched else ()
-    per_step_hint = (
-        f" (per-step labels {x_lead} are for target='each_step')" if np.shape(y) == x_lead
-        or np.shape(y) == x_lead + (O,) else ""
-    )
+    what = "labels" if loss == "cross_entropy" else "targets"
+    per_step_shape = x_lead if loss == "cross_entropy" else x_lead + (O,)
+    per_step_hint = f" (per-step {what} {per_step_shape} are for target='each_step')" if np.shape(y) == per_step_shape else ""
     if loss == "cross_entropy":
         y = _as_array("y", y)
         if y.dtype == np.bool_ or not np.issubdtype(y.dtype, np.integer):

@@ -115,6 +115,11 @@ BAD_STATES = [
     ("mixed dtypes", state_with(bias_ih_l0=P["bias_ih_l0"].astype(np.float32)), TypeError, "float32"),
     ("integer weights", state_with(bias_ih_l0=np.zeros(H, dtype=np.int64)), TypeError, "bias_ih_l0"),
     ("3-d weight", state_with(weight_ih_l0=P["weight_ih_l0"][None]), ValueError, "weight_ih_l0"),
+    ("a parsable but unexpected key", state_with(weight_ih_l00=P["weight_ih_l0"]), ValueError, "['weight_ih_l00']"),
+    ("big-endian weight", state_with(bias_hh_l0=P["bias_hh_l0"].astype(">f8")), TypeError, "non-native byte order"),
+    ("bfloat16 tensor", state_with(bias_hh_l0=torch.zeros(H, dtype=torch.bfloat16)), TypeError, "bfloat16"),
+    ("mixed dtypes name the odd key", state_with(bias_ih_l1=P["bias_ih_l1"].astype(np.float32)), TypeError,
+     "but bias_ih_l1 float32"),
 ]
 
 
@@ -122,6 +127,26 @@ BAD_STATES = [
 def test_bad_state_dicts_are_rejected_naming_the_key(case, state, error, fragment):
     with pytest.raises(error, match=re.escape(fragment)):
         NetworkParams.from_state_dict(state, cell="rnn_tanh")
+
+
+def test_bad_layers_heads_and_sources():
+    with pytest.raises(ValueError, match=r"^layer: expected an int in \[0, 2\), got 5"):
+        P.layer(5, 0)
+    with pytest.raises(ValueError, match=r"^direction: expected an int in \[0, 1\), got 1"):
+        UNI["params"].layer(0, 1)
+    with pytest.raises(TypeError, match="^head: expected an nn.Linear, got NoneType"):
+        NetworkParams.from_torch(torch.nn.GRU(3, 5), None)
+    with pytest.raises(TypeError, match="^params: expected an RNNParams, got NetworkParams"):
+        NetworkParams.from_rnn_params(P)
+
+
+def test_h0_as_nested_lists_is_one_array():
+    """A nested list is an array, even when L·D = 2 makes it look like a pair."""
+    problem = random_network_problem(T=4, B=3, cell="gru", num_layers=2, bidirectional=False, seed=1)
+    L, g = problem.run(bptt)
+    L_list, g_list = bptt(problem.params, problem.x, problem.y, problem.h0.tolist(), **problem.options)
+    assert L_list == L
+    np.testing.assert_array_equal(g_list.h0, g.h0)
 
 
 def test_bad_cells_and_sizes():
