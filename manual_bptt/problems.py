@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .params import RNNParams, as_float_dtype
+from .checks import check_count, check_fits_in_memory, check_flag, nbytes
+from .params import RNNParams, as_float_dtype, random_params_need
+from .validation import LOSSES, NONLINEARITIES, REDUCTIONS, check_option
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,19 @@ def random_problem(
 
     Shapes follow the layout asked for: (T, B, ...) by default, (B, T, ...) with
     batch_first, (T, ...) when not batched (B must then be 1).
+
+    Every argument is checked here, before anything is drawn: a bad one is a
+    ValueError/TypeError naming it, and so are sizes too large for memory.
     """
+    T, B, I, H, O = (check_count(name, value) for name, value in zip("TBIHO", (T, B, I, H, O)))
+    seed = check_count("seed", seed, minimum=0)                      # an int: the recipe must print it
     np_dtype = as_float_dtype(dtype)
+    check_option("nonlinearity", nonlinearity, NONLINEARITIES)
+    check_option("loss", loss, LOSSES)
+    check_option("reduction", reduction, REDUCTIONS)
+    for name, flag in (("batch_first", batch_first), ("batched", batched), ("random_h0", random_h0)):
+        check_flag(name, flag)
+    check_fits_in_memory(_problem_needs(T, B, I, H, O, np_dtype, loss))
     if not batched and B != 1:
         raise ValueError(f"B: an unbatched problem has B = 1, got B = {B}")
     recipe = dict(T=T, B=B, I=I, H=H, O=O, seed=seed, dtype=np_dtype.name,
@@ -78,3 +91,19 @@ def random_problem(
         x, y = x.swapaxes(0, 1).copy(), y.swapaxes(0, 1).copy()
     options = dict(nonlinearity=nonlinearity, loss=loss, reduction=reduction, batch_first=batch_first)
     return RandomProblem(recipe=recipe, params=params, x=x, y=y, h0=h0, options=options)
+
+
+def _problem_needs(T: int, B: int, I: int, H: int, O: int, dtype, loss: str) -> list[tuple[str, int, str]]:
+    """The bytes random_problem allocates: the parameters, x, y and h0 (each drawn in float64)."""
+    shapes = {"U": (H, I), "W": (H, H), "V": (O, H), "b": (H,), "c": (O,)}
+    renamed = {"hidden_size": "H", "input_size": "I", "output_size": "O"}
+    needs = []
+    for names, nbytes_, what in random_params_need(shapes, dtype):
+        needs.append((", ".join(renamed[n] for n in names.split(", ")), nbytes_, what))
+    both = nbytes((T, B, I), np.float64) + nbytes((T, B, I), dtype)
+    needs.append(("T, B, I", both, f"x (T, B, I) = {(T, B, I)}"))
+    y_shape = (T, B) if loss == "cross_entropy" else (T, B, O)
+    needs.append(("T, B" if loss == "cross_entropy" else "T, B, O", 2 * nbytes(y_shape, np.float64),
+                  f"y {y_shape}"))
+    needs.append(("B, H", 2 * nbytes((B, H), np.float64), f"h0 (B, H) = {(B, H)}"))
+    return needs
