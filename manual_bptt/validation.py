@@ -122,6 +122,8 @@ def check_problem(
         raise ValueError(f"x: expected at least one time step (T >= 1), got shape {x.shape}")
     if B == 0:
         raise ValueError(f"x: expected a non-empty batch (B >= 1), got shape {x.shape}")
+    # Before any pass over x: a broadcast x can claim sizes no buffer could hold.
+    check_fits_in_memory(_working_set(T, B, I, H, O, dtype))
     _check_finite("x", x)
 
     if h0 is not None:
@@ -137,7 +139,6 @@ def check_problem(
         h0 = h0 if batched else h0[None]
 
     y_tb = _check_targets(y, loss, x.shape[:-1], O, dtype, batched, batch_first) if need_y else None
-    check_fits_in_memory(_working_set(T, B, I, H, O, dtype))
     return Problem(
         params=params,
         x=x_tb,
