@@ -123,6 +123,11 @@ def check_seed(name: str, value):
     return value
 
 
+#: Below this, a request is taken to fit without asking the system (a process that
+#: runs NumPy has that much): small problems skip the system calls.
+ALWAYS_FITS = 64 * 2**20
+
+
 def memory_limit_bytes() -> int | None:
     """What one process can hope to allocate: the machine's physical memory, or
     the process's address-space limit if lower; None where neither is known."""
@@ -150,8 +155,10 @@ def check_fits_in_memory(needs: list[tuple[str, int, str]], *, limit: int | None
     argument behind the largest buffer. This catches what certainly cannot fit;
     a problem close to the limit can still meet a MemoryError.
     """
-    limit = memory_limit_bytes() if limit is None else limit
     total = sum(nbytes for _, nbytes, _ in needs)
+    if limit is None and total <= ALWAYS_FITS:
+        return                                                     # no need to ask the system
+    limit = memory_limit_bytes() if limit is None else limit
     if limit is None or total <= limit:
         return
     name, nbytes, what = max(needs, key=lambda need: need[1])

@@ -37,12 +37,13 @@ class NonFiniteError(FloatingPointError, ValueError):
         self.step = step
 
 
-def all_finite(array: np.ndarray) -> bool:
-    """True if every element is finite: one summing pass, a full test only when
-    the sum itself is not finite (then the values could still be finite and huge)."""
+def all_finite(*arrays: np.ndarray) -> bool:
+    """True if every element of every array is finite: one summing pass each, a
+    full test only of an array whose sum is not finite (its values could still be
+    finite and huge)."""
     with np.errstate(over="ignore", invalid="ignore"):
-        total = array.sum()
-    return bool(math.isfinite(total) or np.isfinite(array).all())
+        sums = [array.sum() for array in arrays]
+    return all(math.isfinite(total) or bool(np.isfinite(array).all()) for total, array in zip(sums, arrays))
 
 
 def check_finite_result(problem, L: float | None, grads: RNNGrads | None, *, computed_by: str) -> None:
@@ -50,7 +51,7 @@ def check_finite_result(problem, L: float | None, grads: RNNGrads | None, *, com
 
     problem: the validated `Problem` the result was computed from (time-major).
     """
-    if (L is None or math.isfinite(L)) and (grads is None or all(all_finite(g) for _, g in grads.items())):
+    if (L is None or math.isfinite(L)) and (grads is None or all_finite(*(g for _, g in grads.items()))):
         return
     raise locate_overflow(problem, L, grads, computed_by=computed_by)
 
