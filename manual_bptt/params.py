@@ -45,7 +45,9 @@ class RNNParams:
     Shapes: U (H, I), W (H, H), V (O, H), b (H,), c (O,). The constructor checks
     them against each other and raises ValueError/TypeError naming the field.
     Array-likes are converted with `np.asarray` (no copy for arrays); the arrays
-    are held, not copied, and never written to by this package.
+    are held, not copied, and never written to by this package. Ragged lists,
+    np.matrix, masked arrays and torch tensors that require grad are refused
+    with a TypeError naming the field (manual_bptt.checks.as_array).
     """
 
     U: np.ndarray

@@ -72,7 +72,7 @@ def random_problem(
         check_flag(name, flag)
     check_fits_in_memory(_problem_needs(T, B, I, H, O, np_dtype, loss))
     if not batched and B != 1:
-        raise ValueError(f"B: an unbatched problem has B = 1, got B = {B}")
+        raise ValueError(f"B: expected B = 1 for an unbatched problem, got B = {B}")
     recipe = dict(T=T, B=B, I=I, H=H, O=O, seed=seed, dtype=np_dtype.name,
                   nonlinearity=nonlinearity, loss=loss, reduction=reduction,
                   batch_first=batch_first, batched=batched, random_h0=random_h0)

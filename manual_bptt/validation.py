@@ -29,8 +29,8 @@ REDUCTIONS = ("sum", "mean")
 class Problem:
     """The validated inputs of one forward/backward pass, time-major and batched.
 
-    x: (T, B, I); y: (T, B) integer labels or (T, B, O) targets (None for a
-    forward pass alone); h0: (B, H) or None for zeros. `batched` and
+    x: (T, B, I); y: (T, B) labels as native np.intp indices, or (T, B, O)
+    targets (None for a forward pass alone); h0: (B, H) or None for zeros. `batched` and
     `batch_first` record the caller's layout.
     """
 

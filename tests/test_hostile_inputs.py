@@ -271,7 +271,7 @@ def test_a_seed_means_the_same_as_for_numpy():
     (dict(batch_first="yes"), TypeError, "batch_first"), (dict(batched=1), TypeError, "batched"),
     (dict(random_h0=None), TypeError, "random_h0"),
     (dict(H=10**7), ValueError, "H"), (dict(T=10**9, B=10**6), ValueError, "T, B, I"),
-    (dict(O=10**7, H=10**6), ValueError, "O, H"),
+    (dict(O=10**7, H=10**6), ValueError, "O, H"), (dict(batched=False, B=2), ValueError, "B"),
 ])
 def test_random_problem_checks_every_argument_before_drawing(kwargs, error, name, monkeypatch):
     import manual_bptt.problems

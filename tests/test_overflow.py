@@ -16,7 +16,6 @@ from manual_bptt.overflow import NonFiniteError
 from manual_bptt.problems import random_problem
 
 T, B, I, H, O = 40, 2, 3, 4, 3
-FLOAT64_MAX = np.finfo(np.float64).max     # 1.8e308
 
 
 def entry_points():

@@ -47,9 +47,9 @@ def test_random_h0_is_random_and_labels_are_not_constant():
     assert len(np.unique(p.y)) > 1
 
 
-@pytest.mark.parametrize("O", [1, 2, 5])
+@pytest.mark.parametrize("O", [2, 5])
 def test_label_sequences_reach_every_class_and_no_other(O):
-    search = settings(max_examples=500, database=None)
+    search = settings(max_examples=100, database=None)
     for label in range(O):
         drawn = find(label_sequences(O, 3, 2), lambda y, label=label: label in y, settings=search)
         assert drawn.shape == (3, 2) and drawn.dtype == np.int64
