@@ -37,11 +37,12 @@ def raised(fn, params, x, y, h0, **options) -> NonFiniteError:
     return caught.value
 
 
-def growing_relu_problem(scale: float, T: int = T):
+def growing_relu_problem(scale: float, T: int = T, dtype: str = "float64"):
     """U = 0, b = 0, W = scale·I, h0 = 1, relu: h(t) = scale^t exactly."""
-    p = random_problem(T=T, B=B, I=I, H=H, O=O, seed=3, nonlinearity="relu")
-    params = p.params.replace(U=np.zeros((H, I)), b=np.zeros(H), W=scale * np.eye(H))
-    return params, p.x, p.y, np.ones((B, H))
+    p = random_problem(T=T, B=B, I=I, H=H, O=O, seed=3, nonlinearity="relu", dtype=dtype)
+    zeros = np.zeros
+    params = p.params.replace(U=zeros((H, I), dtype), b=zeros(H, dtype), W=(scale * np.eye(H)).astype(dtype))
+    return params, p.x, p.y, np.ones((B, H), dtype)
 
 
 @pytest.mark.parametrize("fn", list(entry_points()), ids=lambda f: f.__name__)
@@ -53,6 +54,15 @@ def test_relu_forward_overflow_names_h_and_the_step(fn):
     assert "the forward pass overflowed: h(t) = relu(a(t)) is not finite at step t = 31" in str(error)
     assert "max |h(t-1)| = 1e+300" in str(error)
     assert isinstance(error, ValueError) and isinstance(error, FloatingPointError)
+
+
+@pytest.mark.parametrize("fn", list(entry_points()), ids=lambda f: f.__name__)
+def test_float32_overflows_at_its_own_range(fn):
+    # float32 ends at 3.4e38: h(t) = 1000^t is 1e36 at t = 12 and inf at t = 13.
+    params, x, y, h0 = growing_relu_problem(1e3, dtype="float32")
+    error = raised(fn, params, x, y, h0, nonlinearity="relu")
+    assert (error.quantity, error.step) == ("h(t)", 13)
+    assert "(float32, T = 40)" in str(error)
 
 
 def test_rnn_forward_reports_the_same_step():
