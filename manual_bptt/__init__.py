@@ -17,11 +17,19 @@ The notation is that of the derivation (section 6.9 of the source text):
 This package needs NumPy alone; `torch_reference` holds the PyTorch twin.
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from .network_params import NetworkGrads, NetworkParams
 from .params import GRAD_NAMES, PARAM_NAMES, RNNGrads, RNNParams
 from .report import GradientReport, GradientRow, compare_grads
 from .rnn import RNNCache, bptt, rnn_forward
 from .tolerances import TOLERANCES, Tolerance, tolerance_for
+
+try:
+    # One source for the version: pyproject.toml, as installed (both packages ship in it).
+    __version__ = version("manual-bptt")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "GRAD_NAMES",
@@ -34,6 +42,7 @@ __all__ = [
     "RNNGrads",
     "RNNParams",
     "TOLERANCES",
+    "__version__",
     "Tolerance",
     "bptt",
     "compare_grads",

@@ -13,11 +13,13 @@ flipped back per sequence like its outputs.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from .cells import cell_for
+from .overflow import NonFiniteError, all_finite
 from .names import HEAD_SYMBOLS, torch_name
 from .network_params import NetworkGrads, NetworkParams
 from .network_validation import NetworkProblem, check_network_problem
@@ -64,7 +66,39 @@ def network_bptt(params, x, y, h0, options: Options) -> tuple[float, NetworkGrad
         dtop, dfinal = None, r.h_top
     grads = _network_backward(problem, cache, dtop, dfinal)
     grads[HEAD_SYMBOLS["V"]], grads[HEAD_SYMBOLS["c"]] = r.V, r.c
-    return r.L, _assemble(problem, grads)
+    result = _assemble(problem, grads)
+    check_finite_network_result(problem, r.L, result, computed_by="bptt")   # once, on the results
+    return r.L, result
+
+
+def check_finite_network_result(problem: NetworkProblem, L: float, grads: NetworkGrads, *, computed_by: str) -> None:
+    """NonFiniteError if L or any gradient is not finite, naming the first state that overflowed.
+
+    Runs the forward pass again only when something is not finite, and scans every
+    layer and direction for the first step whose state left the float range.
+    """
+    if math.isfinite(L) and all_finite(*(g for _, g in grads.items())):
+        return
+    p = problem.params
+    where = f"{computed_by} ({p.dtype}, {p.cell}, T = {problem.T})"
+    with np.errstate(all="ignore"):
+        cache = network_forward_checked(problem)
+    for index, sequence in enumerate(cache.layers):
+        layer, direction = divmod(index, p.num_directions)
+        for name, states in zip(cell_for(p.cell).state_names, sequence.trace.states):
+            bad = [t for t in range(1, problem.T + 1) if not np.isfinite(states[t]).all()]
+            if bad:
+                raise NonFiniteError(
+                    f"{where}: the forward pass overflowed: {name}(t) of layer {layer}, "
+                    f"{'reverse' if direction else 'forward'} direction, is not finite at step t = {bad[0]} "
+                    "(counted in that direction's own order); scale the weights or x down",
+                    quantity=f"{name}(t)", step=bad[0])
+    if not math.isfinite(L):
+        raise NonFiniteError(f"{where}: o = V h + c or the loss L overflowed, although every state is finite",
+                             quantity="L", step=None)
+    names = [name for name, g in grads.items() if not np.isfinite(g).all()]
+    raise NonFiniteError(f"{where}: the backward pass overflowed: {', '.join('∂L/∂' + n for n in names)} "
+                         "not finite, although L is", quantity="∂L/∂" + names[0], step=None)
 
 
 def network_forward_checked(problem: NetworkProblem) -> NetworkCache:

@@ -16,6 +16,7 @@ from typing import Iterator, Mapping
 
 import numpy as np
 
+from .checks import check_count, check_fits_in_memory, check_flag, check_seed
 from .names import CELL_NAMES, GATES, HEAD_SYMBOLS, LAYER_SYMBOLS, network_names, slot_of, torch_name
 from .params import SUPPORTED_DTYPES, as_float_dtype
 
@@ -223,11 +224,11 @@ class NetworkParams:
         sizes = {"input_size": input_size, "hidden_size": hidden_size, "output_size": output_size,
                  "num_layers": num_layers}
         for name, size in sizes.items():
-            _check_count(name, size, minimum=1)
-        _check_count("proj_size", proj_size, minimum=0)
+            check_count(name, size, minimum=1)
+        check_count("proj_size", proj_size, minimum=0)
         for name, flag in (("bidirectional", bidirectional), ("bias", bias)):
-            if not isinstance(flag, (bool, np.bool_)):
-                raise TypeError(f"{name}: expected True or False, got {flag!r}")
+            check_flag(name, flag)
+        check_seed("rng", rng)
         if cell not in CELL_NAMES:
             listed = ", ".join(repr(c) for c in CELL_NAMES)
             raise ValueError(f"cell: expected one of {listed}, got {cell!r}")
@@ -236,10 +237,14 @@ class NetworkParams:
         if proj_size >= hidden_size:
             raise ValueError(f"proj_size: expected 0 or less than hidden_size = {hidden_size}, got {proj_size}")
         dtype = as_float_dtype(dtype)
-        generator = np.random.default_rng(rng)
         G, H = len(GATES[cell]), hidden_size
         H_out = proj_size or H
         D = 2 if bidirectional else 1
+        per_layer = G * H * (input_size + D * H_out + H_out + 2) + H_out * H
+        elements = num_layers * D * per_layer + output_size * (D * H_out + 1)
+        check_fits_in_memory([("hidden_size", elements * 8 + elements * dtype.itemsize,
+                               f"{elements} parameters, drawn in float64")])
+        generator = np.random.default_rng(rng)
         shapes = {
             "U": lambda layer: (G * H, input_size if layer == 0 else D * H_out),
             "W": lambda layer: (G * H, H_out),
@@ -318,13 +323,6 @@ def _converted(name, value) -> np.ndarray:
         return np.asarray(value)
     except (TypeError, ValueError) as error:
         raise TypeError(f"state[{name!r}]: expected an array, got {type(value).__name__} ({error})") from None
-
-
-def _check_count(name: str, value, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value}")
 
 
 def _check_keys(arrays: dict) -> tuple[str, ...]:

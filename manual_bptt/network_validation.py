@@ -15,7 +15,8 @@ import numpy as np
 
 from .network_params import NetworkParams
 from .options import Options
-from .validation import LOSSES, REDUCTIONS, _as_array, _as_float_array, _check_finite, _check_targets, _layout, _time_major, check_option
+from .checks import as_array, as_float_array, as_labels, check_flag, nbytes
+from .validation import LOSSES, REDUCTIONS, _check_finite, _check_targets, check_option, check_x
 
 TARGETS = ("each_step", "last")
 
@@ -71,8 +72,7 @@ def check_network_problem(params, x, y, h0, options: Options, *, need_y: bool = 
     check_option("target", target, TARGETS)
     check_option("loss", loss, LOSSES)
     check_option("reduction", reduction, REDUCTIONS)
-    if not isinstance(batch_first, (bool, np.bool_)):
-        raise TypeError(f"batch_first: expected True or False, got {batch_first!r}")
+    check_flag("batch_first", batch_first)
     if not isinstance(params, NetworkParams):
         raise TypeError(
             f"params: expected a NetworkParams, got {type(params).__name__}; build one with "
@@ -83,22 +83,9 @@ def check_network_problem(params, x, y, h0, options: Options, *, need_y: bool = 
         _check_finite(f"[{name!r}]", array, prefix="params")
     dtype, I = params.dtype, params.input_size
 
-    x = _as_float_array("x", x, dtype)
-    if x.ndim not in (2, 3):
-        raise ValueError(
-            f"x: expected a 3-d array {_layout(True, batch_first, 'I')} or an unbatched 2-d array (T, I), "
-            f"got shape {x.shape}"
-        )
-    batched = x.ndim == 3
-    if x.shape[-1] != I:
-        raise ValueError(f"x: expected last dimension I = {I} (the input size of weight_ih_l0), got shape {x.shape}")
-    x_tb = _time_major(x, batched, batch_first)
+    x, x_tb, batched = check_x(x, dtype, I, batch_first, "weight_ih_l0",
+                               lambda T, B: _working_set(params, T, B))
     T, B = x_tb.shape[:2]
-    if T == 0:
-        raise ValueError(f"x: expected at least one time step (T >= 1), got shape {x.shape}")
-    if B == 0:
-        raise ValueError(f"x: expected a non-empty batch (B >= 1), got shape {x.shape}")
-    _check_finite("x", x)
 
     lengths, mask = _check_lengths(lengths, T, B, batched)
     state0 = _check_initial_state(h0, params, B, batched)
@@ -113,6 +100,19 @@ def check_network_problem(params, x, y, h0, options: Options, *, need_y: bool = 
         truncate=truncate, loss=loss, reduction=reduction, batched=batched, batch_first=batch_first,
         h0_given=h0 is not None,
     )
+
+
+def _working_set(p: NetworkParams, T: int, B: int) -> list[tuple[str, int, str]]:
+    """What a network's forward and backward passes allocate, about: per layer and direction,
+    the pre-activations, their gradient and the states; then the outputs and ∂L/∂x."""
+    G, H, H_out, D, L = p.gates, p.hidden_size, p.output_hidden_size, p.num_directions, p.num_layers
+    per_sequence = (3 * G * H + 3 * H + 2 * H_out) * (T + 1) * B
+    return [
+        ("x", nbytes((L * D, per_sequence), p.dtype),
+         f"the activations and their gradients of {L}·{D} sequences of T = {T} steps of B = {B} rows"),
+        ("x", nbytes((T, B, p.output_size + p.input_size + 2 * D * H_out), p.dtype),
+         f"o(t), ∂L/∂x(t) and the layers' outputs for T = {T}, B = {B}"),
+    ]
 
 
 def _check_truncate(truncate, params: NetworkParams) -> None:
@@ -134,8 +134,8 @@ def _check_lengths(lengths, T: int, B: int, batched: bool):
         return None, None
     if not batched:
         raise ValueError("lengths: expected None for an unbatched x (T, I): one sequence has one length, T")
-    array = _as_array("lengths", lengths)
-    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
+    array = as_array("lengths", lengths)
+    if array.dtype.kind not in "iu":
         raise TypeError(f"lengths: expected integers, got dtype {array.dtype}")
     if array.shape != (B,):
         raise ValueError(f"lengths: expected shape (B,) = ({B},), one length per sequence, got {array.shape}")
@@ -165,7 +165,7 @@ def _check_initial_state(h0, params: NetworkParams, B: int, batched: bool) -> li
         given = {"h0": h0}
     arrays = {}
     for name, size in shapes.items():
-        array = _as_float_array(name, given[name], params.dtype)
+        array = as_float_array(name, given[name], params.dtype)
         expected = (LD, B, size) if batched else (LD, size)
         if array.shape != expected:
             what = "(L·D, B, H_out)" if name == "h0" else "(L·D, B, H)"
@@ -187,19 +187,16 @@ def _check_last_targets(y, loss, B: int, O: int, dtype, batched: bool, x_lead: t
     per_step_shape = x_lead if loss == "cross_entropy" else x_lead + (O,)
     per_step_hint = f" (per-step {what} {per_step_shape} are for target='each_step')" if np.shape(y) == per_step_shape else ""
     if loss == "cross_entropy":
-        y = _as_array("y", y)
-        if y.dtype == np.bool_ or not np.issubdtype(y.dtype, np.integer):
+        y = as_array("y", y)
+        if y.dtype.kind not in "iu":
             raise TypeError(f"y: expected integer class labels for loss='cross_entropy', got dtype {y.dtype}")
         if y.shape != lead:
             raise ValueError(
                 f"y: expected one class label per sequence for target='last', shape {lead}, got {y.shape}{per_step_hint}"
             )
-        values = y.astype(np.int64)
-        if y.size and (int(values.min()) < 0 or int(values.max()) >= O or not np.array_equal(values, y)):
-            raise ValueError(f"y: expected class labels in [0, O) = [0, {O}), got values from {y.min()} to {y.max()}")
-        y = values
+        y = as_labels("y", y, O)
     else:
-        y = _as_float_array("y", y, dtype)
+        y = as_float_array("y", y, dtype)
         if y.shape != lead + (O,):
             raise ValueError(
                 f"y: expected one MSE target per sequence for target='last', shape {lead + (O,)}, "

@@ -17,6 +17,8 @@ from typing import Iterator
 
 import numpy as np
 
+from .checks import as_array, check_count, check_fits_in_memory, check_seed, nbytes
+
 #: The parameters, in the derivation's order.
 PARAM_NAMES = ("U", "W", "V", "b", "c")
 #: Every gradient `bptt` returns: the parameters, then the initial state and the input.
@@ -43,7 +45,9 @@ class RNNParams:
     Shapes: U (H, I), W (H, H), V (O, H), b (H,), c (O,). The constructor checks
     them against each other and raises ValueError/TypeError naming the field.
     Array-likes are converted with `np.asarray` (no copy for arrays); the arrays
-    are held, not copied, and never written to by this package.
+    are held, not copied, and never written to by this package. Ragged lists,
+    np.matrix, masked arrays and torch tensors that require grad are refused
+    with a TypeError naming the field (manual_bptt.checks.as_array).
     """
 
     U: np.ndarray
@@ -56,10 +60,11 @@ class RNNParams:
         arrays = {}
         for name in PARAM_NAMES:
             value = getattr(self, name)
-            array = np.asarray(value)
+            array = as_array(f"params.{name}", value)
             if array.dtype not in SUPPORTED_DTYPES:
+                order = "" if array.dtype.isnative else " (non-native byte order; convert with .astype)"
                 raise TypeError(
-                    f"params.{name}: expected a float32 or float64 array, got dtype {array.dtype}"
+                    f"params.{name}: expected a float32 or float64 array, got dtype {array.dtype}{order}"
                 )
             arrays[name] = array
             object.__setattr__(self, name, array)
@@ -122,19 +127,16 @@ class RNNParams:
         `nn.RNN` for U, W and its biases, and of `nn.Linear` (fan-in H) for V and c.
         (PyTorch draws two RNN biases and adds them; here b is one draw.)
 
-        `rng` is a seed, a `np.random.Generator`, or None for fresh entropy. The
+        `rng` is a non-negative int seed, a `np.random.Generator` (or BitGenerator,
+        SeedSequence), or None for fresh entropy. The
         values are drawn in float64 and then cast, so one seed gives the same
         network in both dtypes, up to float32 rounding.
         """
-        sizes = {"input_size": input_size, "hidden_size": hidden_size, "output_size": output_size}
-        for name, size in sizes.items():
-            if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-                raise TypeError(f"{name}: expected a positive int, got {size!r}")
-            if size < 1:
-                raise ValueError(f"{name}: expected a positive int, got {size}")
+        input_size = check_count("input_size", input_size)
+        hidden_size = check_count("hidden_size", hidden_size)
+        output_size = check_count("output_size", output_size)
         dtype = as_float_dtype(dtype)
-        generator = np.random.default_rng(rng)
-        bound = 1.0 / np.sqrt(hidden_size)
+        check_seed("rng", rng)
         shapes = {
             "U": (hidden_size, input_size),
             "W": (hidden_size, hidden_size),
@@ -142,12 +144,23 @@ class RNNParams:
             "b": (hidden_size,),
             "c": (output_size,),
         }
+        check_fits_in_memory(random_params_need(shapes, dtype))
+        generator = np.random.default_rng(rng)
+        bound = 1.0 / np.sqrt(hidden_size)
         return cls(
             **{
                 name: generator.uniform(-bound, bound, size=shape).astype(dtype)
                 for name, shape in shapes.items()
             }
         )
+
+
+def random_params_need(shapes: dict[str, tuple[int, ...]], dtype) -> list[tuple[str, int, str]]:
+    """The bytes `RNNParams.random` allocates: each array drawn in float64, then cast."""
+    size_names = {"U": "hidden_size, input_size", "W": "hidden_size", "V": "output_size, hidden_size",
+                  "b": "hidden_size", "c": "output_size"}
+    return [(size_names[name], nbytes(shape, np.float64) + nbytes(shape, dtype), f"params.{name} {shape}")
+            for name, shape in shapes.items()]
 
 
 def _check_param_shapes(arrays: dict[str, np.ndarray]) -> None:

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .params import RNNParams, as_float_dtype
+from .checks import check_count, check_fits_in_memory, check_flag, nbytes
+from .params import RNNParams, as_float_dtype, random_params_need
+from .validation import LOSSES, NONLINEARITIES, REDUCTIONS, check_option
 
 if TYPE_CHECKING:
     from .network_params import NetworkParams
@@ -72,10 +74,21 @@ def random_problem(
 
     Shapes follow the layout asked for: (T, B, ...) by default, (B, T, ...) with
     batch_first, (T, ...) when not batched (B must then be 1).
+
+    Every argument is checked here, before anything is drawn: a bad one is a
+    ValueError/TypeError naming it, and so are sizes too large for memory.
     """
+    T, B, I, H, O = (check_count(name, value) for name, value in zip("TBIHO", (T, B, I, H, O)))
+    seed = check_count("seed", seed, minimum=0)                      # an int: the recipe must print it
     np_dtype = as_float_dtype(dtype)
+    check_option("nonlinearity", nonlinearity, NONLINEARITIES)
+    check_option("loss", loss, LOSSES)
+    check_option("reduction", reduction, REDUCTIONS)
+    for name, flag in (("batch_first", batch_first), ("batched", batched), ("random_h0", random_h0)):
+        check_flag(name, flag)
+    check_fits_in_memory(_problem_needs(T, B, I, H, O, np_dtype, loss))
     if not batched and B != 1:
-        raise ValueError(f"B: an unbatched problem has B = 1, got B = {B}")
+        raise ValueError(f"B: expected B = 1 for an unbatched problem, got B = {B}")
     recipe = dict(T=T, B=B, I=I, H=H, O=O, seed=seed, dtype=np_dtype.name,
                   nonlinearity=nonlinearity, loss=loss, reduction=reduction,
                   batch_first=batch_first, batched=batched, random_h0=random_h0)
@@ -142,12 +155,24 @@ def random_network_problem(
     Shapes follow the layout asked for, as in `random_problem`.
     """
     from .network_params import NetworkParams
+    from .network_validation import TARGETS
 
+    T, B, I, H, O = (check_count(name, value) for name, value in zip("TBIHO", (T, B, I, H, O)))
+    seed = check_count("seed", seed, minimum=0)
     np_dtype = as_float_dtype(dtype)
+    check_option("loss", loss, LOSSES)
+    check_option("reduction", reduction, REDUCTIONS)
+    check_option("target", target, TARGETS)
+    check_option("lengths", lengths, ("none", "full", "random", "one"))
+    for name, flag in (("batch_first", batch_first), ("batched", batched), ("random_h0", random_h0)):
+        check_flag(name, flag)
+    if truncate is not None:
+        check_count("truncate", truncate)
     if not batched and B != 1:
-        raise ValueError(f"B: an unbatched problem has B = 1, got B = {B}")
-    if lengths not in ("none", "full", "random", "one"):
-        raise ValueError(f"lengths: expected 'none', 'full', 'random' or 'one', got {lengths!r}")
+        raise ValueError(f"B: expected B = 1 for an unbatched problem, got B = {B}")
+    if not batched and lengths != "none":
+        raise ValueError(f"lengths: expected 'none' for an unbatched problem (one sequence), got {lengths!r}")
+    check_fits_in_memory(_problem_needs(T, B, I, H, O, np_dtype, loss))
     if not weight_scale_is_valid(weight_scale):
         raise ValueError(f"weight_scale: expected a positive finite number, got {weight_scale!r}")
     recipe = dict(T=T, B=B, I=I, H=H, O=O, cell=cell, num_layers=num_layers, bidirectional=bidirectional,
@@ -194,3 +219,17 @@ def weight_scale_is_valid(value) -> bool:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         return False
     return bool(np.isfinite(value) and value > 0)
+def _problem_needs(T: int, B: int, I: int, H: int, O: int, dtype, loss: str) -> list[tuple[str, int, str]]:
+    """The bytes random_problem allocates: the parameters, x, y and h0 (each drawn in float64)."""
+    shapes = {"U": (H, I), "W": (H, H), "V": (O, H), "b": (H,), "c": (O,)}
+    renamed = {"hidden_size": "H", "input_size": "I", "output_size": "O"}
+    needs = []
+    for names, nbytes_, what in random_params_need(shapes, dtype):
+        needs.append((", ".join(renamed[n] for n in names.split(", ")), nbytes_, what))
+    both = nbytes((T, B, I), np.float64) + nbytes((T, B, I), dtype)
+    needs.append(("T, B, I", both, f"x (T, B, I) = {(T, B, I)}"))
+    y_shape = (T, B) if loss == "cross_entropy" else (T, B, O)
+    needs.append(("T, B" if loss == "cross_entropy" else "T, B, O", 2 * nbytes(y_shape, np.float64),
+                  f"y {y_shape}"))
+    needs.append(("B, H", 2 * nbytes((B, H), np.float64), f"h0 (B, H) = {(B, H)}"))
+    return needs

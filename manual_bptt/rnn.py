@@ -38,6 +38,7 @@ from . import activations, losses
 from .network import network_bptt
 from .network_params import NetworkGrads, NetworkParams
 from .options import Options, takes_options
+from .overflow import all_finite, check_finite_result, locate_overflow
 from .params import RNNGrads, RNNParams
 from .reductions import column_sums
 from .validation import check_problem
@@ -70,10 +71,14 @@ def rnn_forward(params: RNNParams, x, h0=None, *, nonlinearity="tanh", batch_fir
     x:      (T, B, I); (B, T, I) with batch_first; (T, I) unbatched
     h0:     (B, H), or (H,) unbatched; None means zeros
     Returns an RNNCache, always time-major and batched (see its docstring).
+    Raises NonFiniteError (a ValueError) naming the step if the outputs overflow.
     """
     options = Options(nonlinearity=nonlinearity, batch_first=batch_first)
     problem = check_problem(params, x, None, h0, options, need_y=False)
-    return _forward(problem.params, problem.x, problem.h0, problem.nonlinearity)
+    cache = _forward(problem.params, problem.x, problem.h0, problem.nonlinearity)
+    if not all_finite(cache.o):                                      # o(t) is non-finite if h(t) is
+        raise locate_overflow(problem, None, None, computed_by="rnn_forward")
+    return cache
 
 
 @takes_options
@@ -93,7 +98,9 @@ def bptt(params, x, y, h0=None, **options) -> tuple[float, RNNGrads | NetworkGra
 
     Returns (L as a Python float, RNNGrads), every gradient shaped like its
     argument and of the dtype of params. Bad input raises ValueError/TypeError
-    before any computation; no argument is modified.
+    before any computation; no argument is modified. If finite input makes the
+    computation overflow, NonFiniteError (a ValueError and a FloatingPointError)
+    says what overflowed first and at which step.
 
     With a NetworkParams (stacked, bidirectional, any cell), the network's keywords
     apply instead of nonlinearity (the cell says it): lengths ((B,) ints in [1, T]),
@@ -110,11 +117,13 @@ def bptt(params, x, y, h0=None, **options) -> tuple[float, RNNGrads | NetworkGra
     # o becomes ∂L/∂o and a becomes φ'(a) (peak memory stays near the activations).
     L, do = losses.loss_and_grad(problem.loss, problem.reduction, cache.o, problem.y, overwrite_o=True)
     g = _backward(problem.params, cache, do)
-    return L, RNNGrads(
+    grads = RNNGrads(
         U=g["U"], W=g["W"], V=g["V"], b=g["b"], c=g["c"],
         h0=problem.h0_to_caller_layout(g["h0"]),
         x=problem.to_caller_layout(g["x"]),
     )
+    check_finite_result(problem, L, grads, computed_by="bptt")       # once, on the results: no cost per step
+    return L, grads
 
 
 def _forward(p: RNNParams, x: np.ndarray, h0: np.ndarray | None, nonlinearity: str) -> RNNCache:

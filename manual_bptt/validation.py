@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .options import Options
+from .checks import as_array, as_float_array, as_labels, check_fits_in_memory, check_flag, nbytes
 from .params import RNNParams
 
 NONLINEARITIES = ("tanh", "relu")
@@ -29,8 +30,8 @@ REDUCTIONS = ("sum", "mean")
 class Problem:
     """The validated inputs of one forward/backward pass, time-major and batched.
 
-    x: (T, B, I); y: (T, B) integer labels or (T, B, O) targets (None for a
-    forward pass alone); h0: (B, H) or None for zeros. `batched` and
+    x: (T, B, I); y: (T, B) labels as native np.intp indices, or (T, B, O)
+    targets (None for a forward pass alone); h0: (B, H) or None for zeros. `batched` and
     `batch_first` record the caller's layout.
     """
 
@@ -95,33 +96,17 @@ def check_problem(params, x, y, h0, options: Options | None = None, *, need_y: b
     check_option("nonlinearity", nonlinearity, NONLINEARITIES)
     check_option("loss", loss, LOSSES)
     check_option("reduction", reduction, REDUCTIONS)
-    if not isinstance(batch_first, (bool, np.bool_)):
-        raise TypeError(f"batch_first: expected True or False, got {batch_first!r}")
+    check_flag("batch_first", batch_first)
     params = check_params(params)
     dtype = params.dtype
     I, H, O = params.input_size, params.hidden_size, params.output_size
 
-    x = _as_float_array("x", x, dtype)
-    if x.ndim not in (2, 3):
-        raise ValueError(
-            f"x: expected a 3-d array {_layout(True, batch_first, 'I')} "
-            f"or an unbatched 2-d array (T, I), got shape {x.shape}"
-        )
-    batched = x.ndim == 3
-    if x.shape[-1] != I:
-        raise ValueError(
-            f"x: expected last dimension I = {I} (the input size of params.U), got shape {x.shape}"
-        )
-    x_tb = _time_major(x, batched, batch_first)
+    x, x_tb, batched = check_x(x, dtype, I, batch_first, "params.U",
+                               lambda T, B: _working_set(T, B, I, H, O, dtype))
     T, B = x_tb.shape[:2]
-    if T == 0:
-        raise ValueError(f"x: expected at least one time step (T >= 1), got shape {x.shape}")
-    if B == 0:
-        raise ValueError(f"x: expected a non-empty batch (B >= 1), got shape {x.shape}")
-    _check_finite("x", x)
 
     if h0 is not None:
-        h0 = _as_float_array("h0", h0, dtype)
+        h0 = as_float_array("h0", h0, dtype)
         expected = (B, H) if batched else (H,)
         if h0.shape != expected:
             what = "(B, H)" if batched else "(H,) for an unbatched x"
@@ -146,11 +131,38 @@ def check_problem(params, x, y, h0, options: Options | None = None, *, need_y: b
     )
 
 
+def check_x(x, dtype, I: int, batch_first: bool, source: str, working_set) -> tuple[np.ndarray, np.ndarray, bool]:
+    """x as given, x time-major and batched (T, B, I) (a view), and whether it was batched.
+
+    `source` names where I comes from (for the message); `working_set(T, B)` lists the
+    buffers the computation will allocate, checked against memory before any pass over x
+    (a broadcast x can claim sizes no buffer could hold).
+    """
+    x = as_float_array("x", x, dtype)
+    if x.ndim not in (2, 3):
+        raise ValueError(
+            f"x: expected a 3-d array {_layout(True, batch_first, 'I')} "
+            f"or an unbatched 2-d array (T, I), got shape {x.shape}"
+        )
+    batched = x.ndim == 3
+    if x.shape[-1] != I:
+        raise ValueError(f"x: expected last dimension I = {I} (the input size of {source}), got shape {x.shape}")
+    x_tb = _time_major(x, batched, batch_first)
+    T, B = x_tb.shape[:2]
+    if T == 0:
+        raise ValueError(f"x: expected at least one time step (T >= 1), got shape {x.shape}")
+    if B == 0:
+        raise ValueError(f"x: expected a non-empty batch (B >= 1), got shape {x.shape}")
+    check_fits_in_memory(working_set(T, B))
+    _check_finite("x", x)
+    return x, x_tb, batched
+
+
 def _check_targets(y, loss, lead_shape, O, dtype, batched, batch_first) -> np.ndarray:
     """Labels (cross-entropy) or targets (MSE), in the layout of x."""
     if loss == "cross_entropy":
-        y = _as_array("y", y)
-        if not np.issubdtype(y.dtype, np.integer):
+        y = as_array("y", y)
+        if y.dtype.kind not in "iu":
             raise TypeError(
                 f"y: expected integer class labels for loss='cross_entropy', got dtype {y.dtype}"
             )
@@ -159,14 +171,9 @@ def _check_targets(y, loss, lead_shape, O, dtype, batched, batch_first) -> np.nd
                 f"y: expected class labels of shape {_layout(batched, batch_first)} = {lead_shape}, "
                 f"matching x, got {y.shape}"
             )
-        # One pass for both bounds: seen as unsigned, a negative label is huge.
-        if y.view(f"u{y.itemsize}").max() >= O:
-            low, high = y.min(), y.max()
-            raise ValueError(
-                f"y: expected class labels in [0, O) = [0, {O}), got values from {low} to {high}"
-            )
+        y = as_labels("y", y, O)
     else:
-        y = _as_float_array("y", y, dtype)
+        y = as_float_array("y", y, dtype)
         expected = lead_shape + (O,)
         if y.shape != expected:
             raise ValueError(
@@ -193,25 +200,13 @@ def _time_major(array: np.ndarray, batched: bool, batch_first: bool) -> np.ndarr
     return array
 
 
-def _as_array(name: str, value) -> np.ndarray:
-    if isinstance(value, np.ndarray):
-        return value
-    if value is None:
-        raise TypeError(f"{name}: expected an array, got None")
-    try:
-        return np.asarray(value)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"{name}: expected an array, got {type(value).__name__} ({error})") from None
-
-
-def _as_float_array(name: str, value, dtype: np.dtype) -> np.ndarray:
-    array = _as_array(name, value)
-    if array.dtype != dtype:
-        raise TypeError(
-            f"{name}: expected a {dtype} array (the dtype of params; nothing is cast), "
-            f"got dtype {array.dtype}"
-        )
-    return array
+def _working_set(T: int, B: int, I: int, H: int, O: int, dtype) -> list[tuple[str, int, str]]:
+    """What a forward and backward pass allocate: a(t), h(t), ∂L/∂a(t), o(t) and ∂L/∂x(t)."""
+    return [
+        ("x", nbytes((3 * T + 1, B, H), dtype),
+         f"a(t), h(t) and ∂L/∂a(t) for T = {T} steps of B = {B} rows of H = {H}"),
+        ("x", nbytes((T, B, O + I), dtype), f"o(t) and ∂L/∂x(t) for T = {T}, B = {B}"),
+    ]
 
 
 def _check_finite(name: str, array: np.ndarray, prefix: str = "") -> None:

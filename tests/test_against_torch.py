@@ -79,14 +79,21 @@ def test_twin_accepts_every_layout_that_manual_accepts():
     assert base.run(compare).ok
 
 
-def test_h0_none_gives_the_gradient_at_zeros():
-    problem = random_problem(T=5, B=2, random_h0=False)
-    zeros = np.zeros((2, problem.params.hidden_size))
-    L_none, g_none = problem.run(torch_bptt)
-    L_zero, g_zero = torch_bptt(problem.params, problem.x, problem.y, zeros, **problem.options)
-    assert L_none == L_zero
-    np.testing.assert_array_equal(g_none.h0, g_zero.h0)
-    assert np.abs(g_none.h0).max() > 0  # h(0) feeds a(1), so its gradient is not zero
+@pytest.mark.parametrize("layout", [dict(), dict(batched=False, B=1)], ids=["batched", "unbatched"])
+def test_h0_none_gives_the_gradient_at_zeros(layout):
+    """Each side's None against the other side's explicit zeros, so neither checks itself."""
+    problem = random_problem(**{"T": 5, "B": 2, "random_h0": False, **layout})
+    H = problem.params.hidden_size
+    zeros = np.zeros((2, H) if problem.x.ndim == 3 else (H,))
+    args = (problem.params, problem.x, problem.y)
+    for manual_h0, torch_h0 in ((None, zeros), (zeros, None)):
+        L, g = bptt(*args, manual_h0, **problem.options)
+        L_ref, g_ref = torch_bptt(*args, torch_h0, **problem.options)
+        assert_grads_agree(g, g_ref, problem, loss=L, reference_loss=L_ref,
+                           what=f"bptt with h0={'zeros' if manual_h0 is not None else None} vs "
+                                f"torch_bptt with h0={'zeros' if torch_h0 is not None else None}")
+        assert g.h0.shape == zeros.shape
+    assert np.abs(g.h0).max() > 0  # h(0) feeds a(1), so its gradient is not zero
 
 
 def test_compare_reports_a_wrong_gradient(monkeypatch):

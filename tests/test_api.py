@@ -116,7 +116,7 @@ def test_random_problem_defaults_and_distributions():
     big = random_problem(T=50, B=40, I=20, H=50, O=7, seed=1)
     assert abs(big.h0.std() - 0.5) < 0.02 and abs(big.x.std() - 1.0) < 0.02
     assert big.y.min() == 0 and big.y.max() == 6
-    with pytest.raises(ValueError, match=r"^B: an unbatched problem has B = 1, got B = 3$"):
+    with pytest.raises(ValueError, match=r"^B: expected B = 1 for an unbatched problem, got B = 3$"):
         random_problem(B=3, batched=False)
 
 

@@ -1,17 +1,25 @@
-"""bptt-check, the main job: prints the table, exits 0 on agreement and 1 otherwise."""
+"""bptt-check, the main job: prints the table, exits 0 on agreement and 1 otherwise,
+2 on a usage error and 3 when the problem overflows."""
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import importlib.metadata
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from manual_bptt.problems import random_problem
+
 pytest.importorskip("torch")
 
 import torch_reference.autograd as autograd  # noqa: E402
-from torch_reference.cli import main  # noqa: E402
+import torch_reference.cli as cli  # noqa: E402
+from torch_reference.cli import main, parser  # noqa: E402
 
 
 def test_default_problem_agrees(capsys):
@@ -21,15 +29,58 @@ def test_default_problem_agrees(capsys):
     assert "all agree" in out
 
 
-@pytest.mark.parametrize("argv", [
-    ["--dtype", "float32", "--nonlinearity", "relu", "--loss", "mse", "--reduction", "mean"],
-    ["-T", "1", "-B", "1", "-I", "1", "-H", "1", "-O", "1", "--zero-h0"],
-    ["--batch-first", "--seed", "3", "-T", "40"],
-])
-def test_options_reach_the_problem(argv, capsys):
+def recipe_printed(out: str) -> dict[str, str]:
+    """The keyword arguments of the printed `problem: random_problem(...)` line, as text."""
+    line = re.search(r"^problem: random_problem\((.*)\)$", out, re.MULTILINE).group(1)
+    return dict(re.findall(r"(\w+)=('[^']*'|[^,]+)", line))
+
+
+# Each option, a non-default value, and what the problem must then record.
+OPTIONS = [
+    (["-T", "7"], dict(T="7")), (["--seq-len", "3"], dict(T="3")),
+    (["-B", "2"], dict(B="2")), (["-I", "3"], dict(I="3")), (["-H", "4"], dict(H="4")),
+    (["-O", "2"], dict(O="2")), (["--seed", "5"], dict(seed="5")),
+    (["--dtype", "float32"], dict(dtype="'float32'")),
+    (["--nonlinearity", "relu"], dict(nonlinearity="'relu'")),
+    (["--loss", "mse"], dict(loss="'mse'")), (["--reduction", "mean"], dict(reduction="'mean'")),
+    (["--batch-first"], dict(batch_first="True")), (["--zero-h0"], dict(random_h0="False")),
+]
+DEFAULT_RECIPE = dict(T="20", B="4", I="5", H="8", O="6", seed="0", dtype="'float64'",
+                      nonlinearity="'tanh'", loss="'cross_entropy'", reduction="'sum'",
+                      batch_first="False", batched="True", random_h0="True")
+
+
+@pytest.mark.parametrize("argv, changed", OPTIONS, ids=lambda v: " ".join(v) if isinstance(v, list) else "")
+def test_each_option_reaches_the_problem_that_is_compared(argv, changed, capsys, monkeypatch):
+    compared = []
+    real_compare = cli.compare
+
+    def recording_compare(params, x, y, h0, **options):
+        compared.append((params, x, y, h0, options))
+        return real_compare(params, x, y, h0, **options)
+
+    monkeypatch.setattr(cli, "compare", recording_compare)
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "all agree" in out
+    assert recipe_printed(out) == {**DEFAULT_RECIPE, **changed}
+    # The arrays compared are those of the recipe printed: rebuild it and check.
+    expected = random_problem(**{k: ast.literal_eval(v) for k, v in recipe_printed(out).items()})
+    params, x, y, h0, options = compared[0]
+    assert options == expected.options
+    np.testing.assert_array_equal(x, expected.x)
+    np.testing.assert_array_equal(y, expected.y)
+    assert (h0 is None) == (expected.h0 is None)
+    np.testing.assert_array_equal(params.W, expected.params.W)
+
+
+def test_several_options_together(capsys):
+    argv = ["--dtype", "float32", "--nonlinearity", "relu", "--loss", "mse", "--reduction", "mean",
+            "-T", "1", "-B", "1", "-I", "1", "-H", "1", "-O", "1", "--zero-h0", "--batch-first", "--seed", "3"]
+    assert main(argv) == 0
+    changed = dict(dtype="'float32'", nonlinearity="'relu'", loss="'mse'", reduction="'mean'", T="1", B="1",
+                   I="1", H="1", O="1", random_h0="False", batch_first="True", seed="3")
+    assert recipe_printed(capsys.readouterr().out) == {**DEFAULT_RECIPE, **changed}
 
 
 def test_options_are_recorded_in_the_problem_line(capsys):
@@ -50,12 +101,72 @@ def test_a_disagreement_exits_non_zero(monkeypatch, capsys):
     assert "FAIL" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv", [["-T", "0"], ["--loss", "nll"], ["--dtype", "float16"]])
-def test_bad_arguments_are_usage_errors(argv, capsys):
+@pytest.mark.parametrize("argv, says", [
+    (["-T", "0"], "argument -T/--seq-len: expected a positive integer, got '0'"),
+    (["-T", "abc"], "argument -T/--seq-len: expected a positive integer, got 'abc'"),
+    (["-B", "2.5"], "argument -B/--batch: expected a positive integer, got '2.5'"),
+    (["--seed", "-1"], "argument --seed: expected an integer >= 0, got '-1'"),
+    (["--seed", "x"], "argument --seed: expected an integer >= 0, got 'x'"),
+    (["--loss", "nll"], "argument --loss: invalid choice: 'nll'"),
+    (["--dtype", "float16"], "argument --dtype: invalid choice: 'float16'"),
+    (["-H", "10000000"], "H: expected sizes that fit in memory"),
+    (["-T", "1000000000000"], "T, B, I: expected sizes that fit in memory"),
+    (["--no-such-option"], "unrecognized arguments: --no-such-option"),
+])
+def test_bad_arguments_are_usage_errors(argv, says, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "compare", lambda *a, **k: pytest.fail("compared despite a usage error"))
     with pytest.raises(SystemExit) as exited:
         main(argv)
-    assert exited.value.code == 2
-    assert "error" in capsys.readouterr().err
+    assert exited.value.code == cli.EXIT_CODES["usage"] == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: bptt-check"), err
+    assert f"bptt-check: error: {says}" in err, err
+    assert "Traceback" not in err and "_integer" not in err and "parse" not in err, err
+
+
+def test_exit_codes_are_distinct():
+    assert sorted(cli.EXIT_CODES.values()) == [0, 1, 2, 3]
+
+
+def test_an_overflow_is_reported_as_such_with_its_own_exit_code(capsys, monkeypatch):
+    real = cli.random_problem
+
+    def exploding(**kwargs):
+        problem = real(**kwargs)                                  # relu, W = 1e10·I: h(t) overflows at t = 31
+        H = problem.params.hidden_size
+        params = problem.params.replace(W=1e10 * np.eye(H), U=np.zeros_like(problem.params.U))
+        return dataclasses.replace(problem, params=params, h0=np.ones_like(problem.h0))
+
+    monkeypatch.setattr(cli, "random_problem", exploding)
+    with pytest.warns(RuntimeWarning):
+        assert main(["--nonlinearity", "relu", "-T", "40"]) == cli.EXIT_CODES["unchecked"] == 3
+    captured = capsys.readouterr()
+    assert "FAIL" not in captured.out
+    assert captured.err.startswith("bptt-check: overflow: bptt (float64, T = 40): the forward pass overflowed: "
+                                   "h(t) = relu(a(t)) is not finite at step t = 31"), captured.err
+
+
+def test_help_describes_every_option_with_its_default(capsys):
+    for action in parser()._actions:
+        if action.dest in ("help", "version"):
+            continue
+        assert action.help, f"{action.option_strings} has no help text"
+        if action.default is not False:                           # flags: "off" goes without saying
+            assert "(default %(default)s)" in action.help, action.option_strings
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    for text in ("(default tanh)", "(default cross_entropy)", "(default sum)", "(default float64)",
+                 "(default 20)", "(default 0)", "exit status: 0"):
+        assert text in out, text
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith(f"bptt-check {importlib.metadata.version('manual-bptt')} (numpy ")
 
 
 def test_runs_as_a_module():

@@ -89,11 +89,29 @@ def test_tanh_jacobian_norm_is_bounded_by_the_product_of_norms_of_W(problem, dat
     )
 
 
-def test_jacobian_of_a_step_with_itself_is_the_identity():
-    problem = random_problem(T=4, B=2)
-    J = hidden_jacobian(problem.params, problem.x, problem.h0, t=3, k=3)
-    np.testing.assert_array_equal(np.asarray(J), np.broadcast_to(np.eye(8), (2, 8, 8)))
-    np.testing.assert_allclose(J.singular_values, 1.0)
+# The same product of at most 5 one-step Jacobians (8 × 8), associated two ways:
+# each product rounds to a few ulps (2.2e-16) of its largest terms.
+REASSOCIATION_RTOL, REASSOCIATION_ATOL = 1e-12, 1e-15
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_jacobians_compose_over_an_intermediate_step(nonlinearity):
+    """∂h(t)/∂h(k) = ∂h(t)/∂h(j) · ∂h(j)/∂h(k) for every k ≤ j ≤ t, and ∂h(t)/∂h(t) = I.
+
+    A product taken in the wrong order, or one factor too many or too few,
+    breaks the composition (the one-step test alone sees neither).
+    """
+    problem = random_problem(T=5, B=2, nonlinearity=nonlinearity, seed=4)
+    J = {(t, k): np.asarray(hidden_jacobian(problem.params, problem.x, problem.h0, t=t, k=k,
+                                            nonlinearity=nonlinearity))
+         for t in range(6) for k in range(t + 1)}
+    for (t, k), J_tk in J.items():
+        if t == k:
+            np.testing.assert_array_equal(J_tk, np.broadcast_to(np.eye(8), (2, 8, 8)))
+        assert np.abs(J_tk).max() > 0, (t, k)
+        for j in range(k, t + 1):
+            np.testing.assert_allclose(J_tk, J[t, j] @ J[j, k], rtol=REASSOCIATION_RTOL,
+                                       atol=REASSOCIATION_ATOL, err_msg=f"t={t} j={j} k={k}")
 
 
 def test_one_step_jacobian_is_diag_dphi_times_W():

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 import manual_bptt
 
@@ -35,5 +38,19 @@ def test_manual_bptt_does_not_import_torch_and_runs_without_it():
 
 
 def test_the_public_names():
-    for name in ("RNNParams", "RNNGrads", "bptt", "rnn_forward"):
-        assert hasattr(manual_bptt, name), name
+    """A star import gives exactly `__all__`, which holds the documented API and the version."""
+    namespace: dict = {}
+    exec("from manual_bptt import *", namespace)  # noqa: S102
+    namespace.pop("__builtins__")
+    assert set(namespace) == set(manual_bptt.__all__)
+    documented = {"RNNParams", "RNNGrads", "bptt", "rnn_forward", "compare_grads", "TOLERANCES", "__version__"}
+    assert documented <= set(manual_bptt.__all__), documented - set(manual_bptt.__all__)
+
+
+def test_one_version_for_both_packages():
+    import importlib.metadata
+
+    assert manual_bptt.__version__ == importlib.metadata.version("manual-bptt")
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*", manual_bptt.__version__)
+    torch_reference = pytest.importorskip("torch_reference")
+    assert torch_reference.__version__ == manual_bptt.__version__

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -68,9 +70,25 @@ def test_tolerance_follows_the_dtype_and_can_be_given():
                              tolerance=strict).ok
 
 
-def test_design_tolerances():
-    assert (TOLERANCES[np.dtype(np.float64)].rtol, TOLERANCES[np.dtype(np.float64)].atol) == (1e-11, 1e-13)
-    assert (TOLERANCES[np.dtype(np.float32)].rtol, TOLERANCES[np.dtype(np.float32)].atol) == (1e-4, 1e-6)
+def test_the_tolerances_are_the_ones_the_readme_and_the_testing_notes_state():
+    """The documents quote the table; a change to one without the others must fail."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = " ".join((root / "README.md").read_text().split())
+    stated = re.search(r"float64: (\S+), (\S+); float32: (\S+), (\S+);", readme)
+    assert stated, "README no longer states the tolerances"
+    f64, f32 = TOLERANCES[np.dtype(np.float64)], TOLERANCES[np.dtype(np.float32)]
+    assert tuple(map(float, stated.groups())) == (f64.rtol, f64.atol, f32.rtol, f32.atol)
+    testing = (root / "docs" / "testing.md").read_text()
+    for dtype, tol in (("float64", f64), ("float32", f32)):
+        row = re.search(rf"^\| {dtype}, manual vs torch[^|]*\| (\S+) \| (\S+) \|", testing, re.MULTILINE)
+        assert row and (float(row.group(1)), float(row.group(2))) == (tol.rtol, tol.atol), dtype
+    assert set(TOLERANCES) == {np.dtype(np.float32), np.dtype(np.float64)}
+    assert all(tol.reason for tol in TOLERANCES.values())
+
+
+def test_a_missing_row_is_a_key_error():
     with pytest.raises(KeyError, match="no row named"):
         compare_grads(*[grads()[1]] * 2)["nope"]
 

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import find, given, settings
 from hypothesis.errors import NoSuchExample
 from hypothesis import strategies as st
+from hypothesis.errors import NoSuchExample
 
 from manual_bptt import bptt
 
@@ -48,10 +49,14 @@ def test_random_h0_is_random_and_labels_are_not_constant():
     assert len(np.unique(p.y)) > 1
 
 
-@given(st.integers(1, 5), st.integers(1, 5), st.integers(1, 5), st.data())
-def test_label_sequences_stay_in_range(O, T, B, data):
-    labels = data.draw(label_sequences(O, T, B))
-    assert labels.shape == (T, B) and labels.min() >= 0 and labels.max() < O
+@pytest.mark.parametrize("O", [2, 5])
+def test_label_sequences_reach_every_class_and_no_other(O):
+    search = settings(max_examples=100, database=None)
+    for label in range(O):
+        drawn = find(label_sequences(O, 3, 2), lambda y, label=label: label in y, settings=search)
+        assert drawn.shape == (3, 2) and drawn.dtype == np.int64
+    with pytest.raises(NoSuchExample):
+        find(label_sequences(O, 3, 2), lambda y: y.min() < 0 or y.max() >= O, settings=search)
 
 
 def test_ill_conditioned_problems_reach_their_edges_and_the_rest_stay_at_scale_1():

@@ -2,12 +2,14 @@
 
 Each case takes a valid problem, breaks one thing, and says which exception and
 which argument name the message must start with, plus a fragment of what it
-must say it got. The same checks guard bptt, rnn_forward and torch_bptt.
+must say it got. The same checks guard bptt, rnn_forward, torch_bptt and
+compare, and every case runs with computation forbidden in all of them.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -32,6 +34,12 @@ def with_nan(array, index=(0,)):
 
 def params_with(**arrays):
     return valid()["params"].replace(**arrays)
+
+
+def as_matrix(array):
+    with warnings.catch_warnings():  # np.matrix warns that it is not recommended: that is the point
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        return np.asmatrix(array)
 
 
 P = valid()["params"]
@@ -72,17 +80,44 @@ BAD_INPUTS = [
     ("loss unknown", dict(loss="nll"), ValueError, "loss", "'nll'"),
     ("reduction unknown", dict(reduction="none"), ValueError, "reduction", "'none'"),
     ("batch_first not a bool", dict(batch_first="yes"), TypeError, "batch_first", "'yes'"),
+    # Found by trying the API as a new user would: each crashed later, or said something false.
+    ("y timedelta64", dict(y=np.zeros((T, B), dtype="m8[s]")), TypeError, "y", "timedelta64"),
+    ("y bool labels", dict(y=np.zeros((T, B), dtype=bool)), TypeError, "y", "bool"),
+    ("y uint64 beyond intp", dict(y=np.full((T, B), 2**63 + 1, dtype=np.uint64)), ValueError, "y",
+     str(2**63 + 1)),
+    ("y big-endian label O", dict(y=np.full((T, B), O, dtype=">i8")), ValueError, "y",
+     "got values from 3 to 3"),
+    ("x np.matrix", dict(x=as_matrix(X[:, 0]), y=valid()["y"][:, 0], h0=None), TypeError, "x", "matrix"),
+    ("x masked array", dict(x=np.ma.masked_array(X, mask=X > 1)), TypeError, "x", "masked array"),
+    ("x big-endian", dict(x=X.astype(">f8")), TypeError, "x", "non-native byte order"),
+    ("h0 big-endian", dict(h0=np.zeros((B, H), dtype=">f8")), TypeError, "h0", ">f8"),
+    ("x ragged nested list", dict(x=[[[1.0, 2.0]], [[1.0]]]), TypeError, "x", "list"),
+    # A broadcast view claims any size for free: the check must come before any pass over it.
+    ("x too large for memory", dict(x=np.broadcast_to(X[:1], (10**12, B, I)),
+                                    y=np.broadcast_to(valid()["y"][:1], (10**12, B))),
+     ValueError, "x", "fit in memory"),
 ]
 
 
 @pytest.fixture
 def no_computation(monkeypatch):
-    """Make the forward pass itself fail loudly: a check must come before it."""
+    """Make every computation fail loudly, so a check must come before it: the
+    manual forward and backward passes, and, for the torch entry points, building
+    the twin and running it."""
 
     def forbidden(*args, **kwargs):
-        raise AssertionError("the forward pass ran before the input was checked")
+        raise AssertionError("a computation ran before the input was checked")
 
     monkeypatch.setattr(manual_bptt.rnn, "_forward", forbidden)
+    monkeypatch.setattr(manual_bptt.rnn, "_backward", forbidden)
+    try:
+        import torch_reference.autograd
+        import torch_reference.twin
+    except ImportError:  # torch absent: the torch cases are skipped anyway
+        return
+    monkeypatch.setattr(torch_reference.autograd, "build_twin", forbidden)
+    monkeypatch.setattr(torch_reference.twin, "build_twin", forbidden)
+    monkeypatch.setattr(torch_reference.twin.RNNTwin, "forward", forbidden)
 
 
 def call_bptt(args):
@@ -99,6 +134,11 @@ def call_torch_bptt(args):
     return torch_reference.torch_bptt(args.pop("params"), args.pop("x"), args.pop("y"), args.pop("h0"), **args)
 
 
+def call_compare(args):
+    torch_reference = pytest.importorskip("torch_reference")
+    return torch_reference.compare(args.pop("params"), args.pop("x"), args.pop("y"), args.pop("h0"), **args)
+
+
 FORWARD_ARGUMENTS = ("params", "x", "h0", "nonlinearity", "batch_first")
 
 
@@ -112,7 +152,7 @@ def cases_for(call):
 
 @pytest.mark.parametrize(
     "call, changes, error, name, got",
-    [case for call in (call_bptt, call_rnn_forward, call_torch_bptt) for case in cases_for(call)],
+    [case for call in (call_bptt, call_rnn_forward, call_torch_bptt, call_compare) for case in cases_for(call)],
 )
 def test_bad_input_is_rejected_naming_the_argument(call, changes, error, name, got, no_computation):
     with pytest.raises(error) as caught:

@@ -10,7 +10,9 @@
     True
 """
 
+from manual_bptt import __version__  # one distribution, one version
+
 from .autograd import compare, torch_bptt
 from .twin import RNNTwin, build_twin, twin_to_params
 
-__all__ = ["RNNTwin", "build_twin", "compare", "torch_bptt", "twin_to_params"]
+__all__ = ["__version__", "RNNTwin", "build_twin", "compare", "torch_bptt", "twin_to_params"]

@@ -12,10 +12,11 @@ from manual_bptt import GradientReport, NetworkGrads, NetworkParams, RNNGrads, b
 from manual_bptt.conditioning import rounding_spread
 from manual_bptt.network_validation import check_network_problem
 from manual_bptt.options import Options, takes_options
+from manual_bptt.overflow import check_finite_result
 from manual_bptt.validation import Problem, check_problem
 
 from .network_twin import network_torch_bptt
-from .twin import build_twin
+from .twin import build_twin, tensor_copy, with_autograd
 
 
 @takes_options
@@ -26,8 +27,10 @@ def torch_bptt(params, x, y, h0=None, **options) -> tuple[float, RNNGrads | Netw
     a Python float and an RNNGrads of NumPy arrays of the dtype of params. The
     twin receives the caller's layout as it is (batch_first, unbatched), so
     PyTorch's own handling of it is what is tested. Raises AssertionError if
-    the two RNN biases of the twin get different gradients. Leaves torch's
-    global state (default dtype, threads, random generator) untouched.
+    the two RNN biases of the twin get different gradients, NonFiniteError as
+    `bptt` does if the result overflows. Works inside torch.no_grad() and
+    torch.inference_mode() too. Leaves torch's global state (default dtype,
+    grad mode, threads, random generator) untouched.
 
     A NetworkParams goes to its twin, nn.RNN / nn.LSTM / nn.GRU + nn.Linear
     (torch_reference.network_twin), with the network's keywords.
@@ -36,16 +39,25 @@ def torch_bptt(params, x, y, h0=None, **options) -> tuple[float, RNNGrads | Netw
     if network:
         return network_torch_bptt(params, x, y, h0, options)
     problem = check_problem(params, x, y, h0, options)
+    with with_autograd():
+        L, grads = _torch_bptt(problem)
+    check_finite_result(problem, L, grads, computed_by="torch.autograd")
+    return L, grads
+
+
+def _torch_bptt(problem: Problem) -> tuple[float, RNNGrads]:
+    """Autograd on the twin, from the checked arguments in the caller's layout."""
+    params = problem.params
     twin = build_twin(params, nonlinearity=problem.nonlinearity, batch_first=problem.batch_first)
-    # Copies, so autograd can never write into the caller's arrays.
-    x_t = torch.tensor(np.asarray(x), requires_grad=True)
+    # Copies, so autograd can never write into the caller's arrays (and any strides,
+    # even negative ones, are fine).
+    x_t = tensor_copy(problem.to_caller_layout(problem.x)).requires_grad_()
     H = params.hidden_size
-    h0_shape = (problem.B, H) if problem.batched else (H,)
-    h0_array = np.zeros(h0_shape, dtype=params.dtype) if h0 is None else np.asarray(h0)
-    h0_t = torch.tensor(h0_array, requires_grad=True)
+    h0_array = np.zeros((problem.B, H), dtype=params.dtype) if problem.h0 is None else problem.h0
+    h0_t = tensor_copy(problem.h0_to_caller_layout(h0_array)).requires_grad_()
 
     o = twin(x_t, h0_t.unsqueeze(0))  # nn.RNN takes h0 as (layers, B, H) / (layers, H)
-    L = _loss(o, y, problem)
+    L = _loss(o, problem)
     L.backward()
 
     rnn, out = twin.rnn, twin.out
@@ -72,13 +84,13 @@ def torch_bptt(params, x, y, h0=None, **options) -> tuple[float, RNNGrads | Netw
     return float(L.detach()), grads
 
 
-def _loss(o: torch.Tensor, y, problem: Problem) -> torch.Tensor:
+def _loss(o: torch.Tensor, problem: Problem) -> torch.Tensor:
     """L from the outputs in the caller's layout, with torch's own reductions."""
+    y = problem.to_caller_layout(problem.y)                        # checked: native intp labels or float targets
     if problem.loss == "cross_entropy":
-        labels = torch.as_tensor(np.asarray(y), dtype=torch.long)
+        labels = tensor_copy(y).long()
         return F.cross_entropy(o.reshape(-1, o.shape[-1]), labels.reshape(-1), reduction=problem.reduction)
-    targets = torch.tensor(np.asarray(y))
-    return 0.5 * F.mse_loss(o, targets, reduction=problem.reduction)
+    return 0.5 * F.mse_loss(o, tensor_copy(y), reduction=problem.reduction)
 
 
 @takes_options

@@ -19,12 +19,19 @@ from manual_bptt.derivation import WRT
 from manual_bptt.options import Options, takes_options
 from manual_bptt.validation import Problem, check_option, check_problem
 
+from .twin import tensor_copy, torch_dtype, with_autograd
+
 
 @takes_options
 def torch_contributions(params: RNNParams, x, y, h0=None, *, wrt: str = "W", **options) -> np.ndarray:
     """(T, T, *shape of wrt): [t-1, k-1] = ∂L(t)/∂(copy k of wrt), by autograd."""
     check_option("wrt", wrt, WRT)
     problem = check_problem(params, x, y, h0, Options.parse("torch_contributions", options, network=False))
+    with with_autograd():                                          # also inside no_grad / inference_mode
+        return _contributions(problem, wrt)
+
+
+def _contributions(problem: Problem, wrt: str) -> np.ndarray:
     T = problem.T
     shared = _tensors(problem.params)
     copies = [shared[wrt].clone().requires_grad_() for _ in range(T)]
@@ -57,6 +64,11 @@ def torch_hidden_jacobian(
     """∂h(t)/∂h(k) by torch.autograd.functional.jacobian: (B, H, H), or (H, H) unbatched."""
     options = Options(nonlinearity=nonlinearity, batch_first=batch_first)
     problem = check_problem(params, x, None, h0, options, need_y=False)
+    with with_autograd():                                          # also inside no_grad / inference_mode
+        return _hidden_jacobian(problem, t, k)
+
+
+def _hidden_jacobian(problem: Problem, t: int, k: int) -> np.ndarray:
     shared = _tensors(problem.params)
     h_k = _initial_state(problem)
     with torch.no_grad():
@@ -76,19 +88,19 @@ def torch_hidden_jacobian(
 
 
 def _tensors(p: RNNParams) -> dict[str, torch.Tensor]:
-    return {name: torch.tensor(array) for name, array in p.items()}
+    return {name: tensor_copy(array) for name, array in p.items()}
 
 
 def _initial_state(problem: Problem) -> torch.Tensor:
     H = problem.params.hidden_size
     if problem.h0 is None:
-        return torch.zeros((problem.B, H), dtype=torch.tensor(problem.params.U).dtype)
-    return torch.tensor(problem.h0)
+        return torch.zeros((problem.B, H), dtype=torch_dtype(problem.params.dtype))
+    return tensor_copy(problem.h0)
 
 
 def _cell(problem: Problem, q: dict[str, torch.Tensor], k: int, h_prev: torch.Tensor) -> torch.Tensor:
     """h(k) = φ(U x(k) + W h(k-1) + b), with whichever tensors q holds for step k."""
-    x_k = torch.tensor(problem.x[k - 1])
+    x_k = tensor_copy(problem.x[k - 1])
     a = F.linear(x_k, q["U"]) + F.linear(h_prev, q["W"]) + q["b"]
     return torch.tanh(a) if problem.nonlinearity == "tanh" else torch.relu(a)
 
@@ -96,10 +108,10 @@ def _cell(problem: Problem, q: dict[str, torch.Tensor], k: int, h_prev: torch.Te
 def _step_loss(problem: Problem, o: torch.Tensor, k: int) -> torch.Tensor:
     """L(k) with the reduction's factor: L = Σ_k L(k) matches bptt's L."""
     if problem.loss == "cross_entropy":
-        target = torch.as_tensor(problem.y[k - 1], dtype=torch.long)
+        target = tensor_copy(problem.y[k - 1]).long()
         L = F.cross_entropy(o, target, reduction="sum")
         count = problem.T * problem.B
     else:
-        L = 0.5 * F.mse_loss(o, torch.tensor(problem.y[k - 1]), reduction="sum")
+        L = 0.5 * F.mse_loss(o, tensor_copy(problem.y[k - 1]), reduction="sum")
         count = problem.T * problem.B * problem.params.output_size
     return L / count if problem.reduction == "mean" else L

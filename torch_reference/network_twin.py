@@ -19,10 +19,11 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from manual_bptt import NetworkGrads, NetworkParams
 from manual_bptt.names import HEAD_SYMBOLS
+from manual_bptt.network import check_finite_network_result
 from manual_bptt.network_validation import NetworkProblem, check_network_problem
 from manual_bptt.options import Options
 
-from .twin import torch_dtype
+from .twin import tensor_copy, torch_dtype, with_autograd
 
 _MODULES = {"rnn_tanh": nn.RNN, "rnn_relu": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -52,16 +53,18 @@ def build_network(params: NetworkParams, *, batch_first: bool = False) -> tuple[
 def network_torch_bptt(params, x, y, h0, options: Options) -> tuple[float, NetworkGrads]:
     """The network `bptt`'s result by torch.autograd on the twin (`torch_bptt` calls this)."""
     problem = check_network_problem(params, x, y, h0, options)
-    with torch.enable_grad():
-        return _autograd(problem, x, y, h0)
+    with with_autograd():
+        L, grads = _autograd(problem)
+    check_finite_network_result(problem, L, grads, computed_by="torch.autograd")
+    return L, grads
 
 
-def _autograd(problem: NetworkProblem, x, y, h0) -> tuple[float, NetworkGrads]:
+def _autograd(problem: NetworkProblem) -> tuple[float, NetworkGrads]:
     p = problem.params
     chunked = problem.truncate is not None
     rnn, head = build_network(p, batch_first=problem.batch_first and not chunked)
-    x_t = torch.tensor(np.ascontiguousarray(x), requires_grad=True)        # a copy: autograd never writes x
-    states = _initial_states(problem, h0)
+    x_t = tensor_copy(problem.to_caller_layout(problem.x)).requires_grad_()   # a copy, any strides
+    states = _initial_states(problem)
     if chunked:
         out, h_n = _run_chunks(rnn, problem, x_t, states)
     else:
@@ -69,11 +72,11 @@ def _autograd(problem: NetworkProblem, x, y, h0) -> tuple[float, NetworkGrads]:
 
     if problem.target == "each_step":
         o = head(out)
-        L = _loss(problem, o, y, per_step=True)
+        L = _loss(problem, o, per_step=True)
     else:
         D = p.num_directions
         top = torch.cat([h_n[-D + d] for d in range(D)], dim=-1)          # head(cat(h_n[-2], h_n[-1]))
-        L = _loss(problem, head(top), y, per_step=False)
+        L = _loss(problem, head(top), per_step=False)
     L.backward()
 
     def numpy(t: torch.Tensor | None, like: np.ndarray) -> np.ndarray:
@@ -90,17 +93,17 @@ def _autograd(problem: NetworkProblem, x, y, h0) -> tuple[float, NetworkGrads]:
     )
 
 
-def _initial_states(problem: NetworkProblem, h0) -> tuple[torch.Tensor, ...]:
+def _initial_states(problem: NetworkProblem) -> tuple[torch.Tensor, ...]:
     """h0 (and c0) as leaf tensors in torch's layout (L·D, B, ·) / (L·D, ·); zeros when None."""
     p = problem.params
-    LD = p.num_layers * p.num_directions
     sizes = [p.output_hidden_size] + ([p.hidden_size] if p.cell == "lstm" else [])
-    given = [None] * len(sizes) if h0 is None else (list(h0) if p.cell == "lstm" else [h0])
     tensors = []
-    for size, array in zip(sizes, given):
-        shape = (LD, problem.B, size) if problem.batched else (LD, size)
-        array = np.zeros(shape, dtype=p.dtype) if array is None else np.ascontiguousarray(array)
-        tensors.append(torch.tensor(array, requires_grad=True))
+    for i, size in enumerate(sizes):
+        if problem.h0_given:                                         # the checked (B, ·) arrays, stacked
+            stacked = np.stack([state[i] for state in problem.state0])
+        else:
+            stacked = np.zeros((len(problem.state0), problem.B, size), dtype=p.dtype)
+        tensors.append(tensor_copy(problem.state_to_caller_layout(stacked)).requires_grad_())
     return tuple(tensors)
 
 
@@ -161,13 +164,14 @@ def _run_chunks(rnn, problem: NetworkProblem, x_t, states):
     return (out.transpose(0, 1) if problem.batch_first else out), h_n
 
 
-def _loss(problem: NetworkProblem, o: torch.Tensor, y, *, per_step: bool) -> torch.Tensor:
+def _loss(problem: NetworkProblem, o: torch.Tensor, *, per_step: bool) -> torch.Tensor:
     """L with torch's reductions; with lengths, only the real steps are scored."""
-    y = np.asarray(y)
-    if problem.loss == "cross_entropy":
-        target = torch.as_tensor(y.astype(np.int64))
+    # The checked labels (native intp) or targets, back in the caller's layout.
+    if per_step:
+        y = problem.to_caller_layout(problem.y)
     else:
-        target = torch.tensor(np.ascontiguousarray(y))
+        y = problem.y if problem.batched else problem.y[0]
+    target = tensor_copy(y).long() if problem.loss == "cross_entropy" else tensor_copy(y)
     if per_step:
         if problem.mask is not None:
             real = torch.as_tensor(problem.mask[..., 0])                   # (T, B)

@@ -15,6 +15,8 @@ receive ∂L/∂b (each is added to a(t) unchanged), which `torch_bptt` checks.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 from torch import nn
@@ -38,6 +40,21 @@ class RNNTwin(nn.Module):
         return self.out(h)
 
 
+def tensor_copy(array: np.ndarray) -> torch.Tensor:
+    """A tensor that owns a C-contiguous copy of `array`: any strides (negative
+    ones too) and read-only arrays are fine, and torch never shares the caller's memory."""
+    return torch.from_numpy(np.array(array, order="C", copy=True))
+
+
+def with_autograd() -> contextlib.ExitStack:
+    """A context in which autograd records, whatever the caller's mode: it lifts
+    torch.inference_mode() and torch.no_grad() inside it, and restores both on exit."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.inference_mode(False))
+    stack.enter_context(torch.enable_grad())
+    return stack
+
+
 def torch_dtype(dtype) -> torch.dtype:
     return _TORCH_DTYPES[np.dtype(dtype)]
 
@@ -54,12 +71,12 @@ def build_twin(params: RNNParams, *, nonlinearity: str = "tanh", batch_first: bo
     out = nn.Linear(H, O, dtype=dtype, device="meta")
     twin = RNNTwin(rnn.to_empty(device="cpu"), out.to_empty(device="cpu"))
     with torch.no_grad():
-        twin.rnn.weight_ih_l0.copy_(torch.from_numpy(params.U))
-        twin.rnn.weight_hh_l0.copy_(torch.from_numpy(params.W))
-        twin.rnn.bias_ih_l0.copy_(torch.from_numpy(params.b))
+        twin.rnn.weight_ih_l0.copy_(tensor_copy(params.U))
+        twin.rnn.weight_hh_l0.copy_(tensor_copy(params.W))
+        twin.rnn.bias_ih_l0.copy_(tensor_copy(params.b))
         twin.rnn.bias_hh_l0.zero_()  # all of b lives in bias_ih_l0 (see the module docstring)
-        twin.out.weight.copy_(torch.from_numpy(params.V))
-        twin.out.bias.copy_(torch.from_numpy(params.c))
+        twin.out.weight.copy_(tensor_copy(params.V))
+        twin.out.bias.copy_(tensor_copy(params.c))
     return twin
 
 

@@ -1,0 +1,134 @@
+"""Finite inputs, non-finite results: say what overflowed and at which step.
+
+The inputs are checked for NaN and infinity before the computation; the
+computation itself can still leave the float range: relu does not bound h(t),
+so a large W grows it by up to ‖W‖₂ per step; a huge c or target makes
+½‖o(t) − y(t)‖² overflow; a long backward chain through a large W overflows
+∂L/∂a(t). NumPy then only warns and returns inf or NaN, and a comparison of two
+NaN gradients reads like a bug in one of them.
+
+`check_finite_result` looks at the results once, after the computation (no
+check per step, so nothing slows down and finite results are unchanged). When
+anything is not finite it replays the forward pass step by step to find where
+it first left the float range, and raises `NonFiniteError` saying so.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import activations
+from .params import RNNGrads
+
+
+class NonFiniteError(FloatingPointError, ValueError):
+    """The computation on finite inputs overflowed (or produced NaN).
+
+    A FloatingPointError, and a ValueError because the remedy is a change of
+    input. `quantity` names what first became non-finite, such as "h(t)",
+    "o(t)", "L(t)", "L" or "∂L/∂a(t)"; `step` is its t (None for a sum over t).
+    """
+
+    def __init__(self, message: str, *, quantity: str, step: int | None):
+        super().__init__(message)
+        self.quantity = quantity
+        self.step = step
+
+
+def all_finite(*arrays: np.ndarray) -> bool:
+    """True if every element of every array is finite: one summing pass each, a
+    full test only of an array whose sum is not finite (its values could still be
+    finite and huge)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = [array.sum() for array in arrays]
+    return all(math.isfinite(total) or bool(np.isfinite(array).all()) for total, array in zip(sums, arrays))
+
+
+def check_finite_result(problem, L: float | None, grads: RNNGrads | None, *, computed_by: str) -> None:
+    """NonFiniteError if L or any gradient is not finite, naming what overflowed first.
+
+    problem: the validated `Problem` the result was computed from (time-major).
+    """
+    if (L is None or math.isfinite(L)) and (grads is None or all_finite(*(g for _, g in grads.items()))):
+        return
+    raise locate_overflow(problem, L, grads, computed_by=computed_by)
+
+
+def locate_overflow(problem, L, grads, *, computed_by: str) -> NonFiniteError:
+    """Replay the forward pass, step by step, to the first non-finite value.
+
+    Runs only once something is known to be non-finite, so it favours clarity
+    over speed: one step at a time, a(t), h(t), o(t), L(t) in turn.
+    """
+    p = problem.params
+    T, B = problem.T, problem.B
+    where = f"{computed_by} ({p.dtype}, T = {T})"
+    h_prev = np.zeros((B, p.hidden_size), p.dtype) if problem.h0 is None else problem.h0
+    with np.errstate(all="ignore"):
+        for t in range(1, T + 1):
+            a_t = problem.x[t - 1] @ p.U.T + h_prev @ p.W.T + p.b              # a(t) = U x(t) + W h(t-1) + b
+            h_t = activations.PHI[problem.nonlinearity](a_t, np.empty_like(a_t))  # h(t) = φ(a(t))
+            if not np.isfinite(h_t).all():
+                return NonFiniteError(
+                    f"{where}: the forward pass overflowed: h(t) = {problem.nonlinearity}(a(t)) is not finite "
+                    f"at step t = {t} (max |h(t-1)| = {_max_abs(h_prev):.3g}, ‖W‖₂ = {_norm(p.W):.3g}); "
+                    "relu does not bound h(t): scale W or x down, or use tanh",
+                    quantity="h(t)", step=t)
+            o_t = h_t @ p.V.T + p.c                                            # o(t) = V h(t) + c
+            if not np.isfinite(o_t).all():
+                return NonFiniteError(
+                    f"{where}: o(t) = V h(t) + c is not finite at step t = {t} "
+                    f"(max |h(t)| = {_max_abs(h_t):.3g}, max |V| = {_max_abs(p.V):.3g}, "
+                    f"max |c| = {_max_abs(p.c):.3g})",
+                    quantity="o(t)", step=t)
+            if problem.y is not None and not math.isfinite(_step_loss(problem, o_t, t)):
+                return NonFiniteError(
+                    f"{where}: the loss L(t) ({problem.loss}) overflowed at step t = {t} "
+                    f"(max |o(t)| = {_max_abs(o_t):.3g}"
+                    + (f", max |o(t) - y(t)| = {_max_abs(o_t - problem.y[t - 1]):.3g})"
+                       if problem.loss == "mse" else ")"),
+                    quantity="L(t)", step=t)
+            h_prev = h_t
+    if L is not None and not math.isfinite(L):
+        return NonFiniteError(f"{where}: L = Σ_t L(t) overflowed, although every L(t) is finite",
+                              quantity="L", step=None)
+    dx = _time_major(grads.x, problem)
+    bad_steps = [t for t in range(T, 0, -1) if not np.isfinite(dx[t - 1]).all()]
+    if bad_steps:
+        t = bad_steps[0]
+        return NonFiniteError(
+            f"{where}: the backward pass overflowed: ∂L/∂a(t) (seen in ∂L/∂x(t) = Uᵀ ∂L/∂a(t)) is not "
+            f"finite at step t = {t}, {T - t} steps back from T (‖W‖₂ = {_norm(p.W):.3g} each step)",
+            quantity="∂L/∂a(t)", step=t)
+    names = [name for name, g in grads.items() if not np.isfinite(g).all()]
+    return NonFiniteError(
+        f"{where}: the sum over t of {', '.join('∂L/∂' + n for n in names)} overflowed, "
+        "although every step's term is finite",
+        quantity="∂L/∂" + names[0], step=None)
+
+
+def _step_loss(problem, o_t: np.ndarray, t: int) -> float:
+    """Σ over the batch of L(t) (unreduced: "mean" only divides, it cannot overflow)."""
+    if problem.loss == "cross_entropy":
+        z = o_t - o_t.max(axis=1, keepdims=True)                               # z = o - max o
+        picked = np.take_along_axis(z, problem.y[t - 1][:, None], axis=1)
+        return float((np.log(np.exp(z).sum(axis=1)) - picked[:, 0]).sum())    # -log softmax(o(t))[y(t)]
+    diff = o_t - problem.y[t - 1]
+    return float(0.5 * (diff * diff).sum())                                    # ½‖o(t) − y(t)‖²
+
+
+def _time_major(per_step: np.ndarray, problem) -> np.ndarray:
+    if not problem.batched:
+        return per_step[:, None]
+    return per_step.swapaxes(0, 1) if problem.batch_first else per_step
+
+
+def _max_abs(array: np.ndarray) -> float:
+    return float(np.abs(array).max()) if array.size else 0.0
+
+
+def _norm(matrix: np.ndarray) -> float:
+    with np.errstate(all="ignore"):
+        return float(np.linalg.norm(matrix.astype(np.float64), 2))
