@@ -29,6 +29,7 @@ from manual_bptt.validation import LOSSES, NONLINEARITIES, REDUCTIONS
 
 from .autograd import torch_bptt
 from .cli import _positive
+from .threads import one_thread
 
 # The space of the property suite's strategies (tests/strategies.py).
 MAX_T, MAX_B, MAX_SIZE = 40, 5, 10
@@ -162,11 +163,10 @@ class SweepSummary:
 
 
 def _init_worker(spec) -> None:
-    # Each worker is a process of its own, one per core: one torch thread each
-    # keeps the workers from fighting over the cores.
-    import torch
-
-    torch.set_num_threads(1)
+    # Each worker is a process of its own, one per core: one thread each keeps
+    # the workers from fighting over the cores (see threads.py). The worker
+    # process ends with the pool, so the limit is never undone.
+    one_thread().__enter__()
     global _WORKER_MANUAL
     _WORKER_MANUAL = load_manual(spec)
 
@@ -217,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         load_manual(args.manual)
     except (ImportError, ValueError) as bad:
         parser().error(f"--manual: {bad}")
-    summary = run_sweep(args.problems, seed=args.seed, jobs=args.jobs, manual=args.manual,
-                        progress=not args.no_progress)
+    with one_thread():
+        summary = run_sweep(args.problems, seed=args.seed, jobs=args.jobs, manual=args.manual,
+                            progress=not args.no_progress)
     print(summary.table())
     return 0 if summary.ok else 1
