@@ -35,6 +35,12 @@ class ClippedGrads:
     total_norm: float
 
 
+def grad_norm(grads: RNNParams) -> float:
+    """‖g‖, the 2-norm of all the gradients together, computed as torch does: the norm of their norms."""
+    norms = np.array([np.linalg.norm(g.ravel()) for _, g in grads.items()])
+    return np.linalg.norm(norms)                                       # ‖g‖ = ‖(‖g_U‖, ‖g_W‖, …)‖
+
+
 def clip_grad_norm(grads: RNNParams, max_norm: float) -> ClippedGrads:
     """Scale every gradient by min(1, max_norm / (‖g‖ + 1e-6)), ‖g‖ the norm of all of them together.
 
@@ -44,8 +50,7 @@ def clip_grad_norm(grads: RNNParams, max_norm: float) -> ClippedGrads:
     """
     if isinstance(max_norm, bool) or not isinstance(max_norm, (int, float)) or not max_norm > 0:
         raise ValueError(f"max_norm: expected a positive number, got {max_norm!r}")
-    norms = np.array([np.linalg.norm(g.ravel()) for _, g in grads.items()])
-    total_norm = np.linalg.norm(norms)                                  # ‖g‖ = ‖(‖g_U‖, ‖g_W‖, …)‖
+    total_norm = grad_norm(grads)
     coef = grads.dtype.type(min(max_norm / (total_norm + CLIP_EPS), 1.0))  # clamp(max_norm/(‖g‖+ε), max=1)
     return ClippedGrads(grads=RNNParams(**{name: g * coef for name, g in grads.items()}),
                         total_norm=float(total_norm))

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from manual_bptt import RNNParams, bptt
 from manual_bptt.extras import require
-from manual_bptt.optim import SGD, Adam, clip_grad_norm
+from manual_bptt.optim import SGD, Adam, clip_grad_norm, grad_norm
 from manual_bptt.text import CharCorpus, sample_text
 
 from .cli import _positive
@@ -63,6 +63,7 @@ class TrainResult:
 
     losses_manual, losses_torch: (steps,) L of each step's batch, before its update
     param_gap:  (steps,) max over U, W, V, b, c of max|manual − torch| / max|torch|, after each step
+    grad_norm:  (steps,) the manual gradients' total 2-norm before clipping
     """
 
     config: TrainConfig
@@ -73,6 +74,7 @@ class TrainResult:
     losses_manual: np.ndarray
     losses_torch: np.ndarray
     param_gap: np.ndarray
+    grad_norm: np.ndarray
 
     @property
     def final_gap(self) -> float:
@@ -119,13 +121,14 @@ def train_both(text: str, config: TrainConfig, *, progress=None) -> TrainResult:
     optimizer_numpy = numpy_optimizer(config)
 
     params = initial
-    losses_manual, losses_torch, gaps = [], [], []
+    losses_manual, losses_torch, gaps, norms = [], [], [], []
     steps = range(config.steps)
     for _ in progress(steps) if progress else steps:
         batch = corpus.batch(rng, T=config.seq_len, B=config.batch, dtype=dtype)
 
         L, g = bptt(params, batch.x, batch.y, reduction="mean")          # manual: the true gradient
         grads = g.params()
+        norms.append(float(grad_norm(grads)))
         if config.clip is not None:
             grads = clip_grad_norm(grads, config.clip).grads              # then clipping, its own step
         params = optimizer_numpy.step(params, grads)                     # then the update
@@ -143,7 +146,7 @@ def train_both(text: str, config: TrainConfig, *, progress=None) -> TrainResult:
         gaps.append(relative_gap(params, twin_to_params(twin)))
     return TrainResult(config=config, corpus=corpus, initial=initial, manual=params, torch=twin_to_params(twin),
                        losses_manual=np.array(losses_manual), losses_torch=np.array(losses_torch),
-                       param_gap=np.array(gaps))
+                       param_gap=np.array(gaps), grad_norm=np.array(norms))
 
 
 def plot_training(result: TrainResult):
