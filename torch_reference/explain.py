@@ -24,7 +24,7 @@ import numpy as np
 from manual_bptt import RNNParams
 from manual_bptt.derivation import contribution_norms
 from manual_bptt.lags import lag_profile, singular_values_by_lag
-from manual_bptt.plotting import draw_lag_profile, draw_singular_values, draw_term_sizes, new_figure
+from manual_bptt.plotting import draw_lag_profile, draw_singular_values, draw_term_sizes, new_figure, save_figure
 from manual_bptt.problems import random_problem
 from manual_bptt.validation import NONLINEARITIES
 
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     fig = draw_explain(panels)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=args.dpi)
+    save_figure(fig, out, dpi=args.dpi)
     print(f"problem: {problem!r}")
     for panel in panels:
         ratio = panel.by_lag[-1] / panel.by_lag[0] if panel.by_lag[0] > 0 else float("nan")

@@ -217,9 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"largest parameter difference after {config.steps} steps: {result.final_gap:.3e} "
           f"(max|p_manual − p_torch| / max|p_torch|)")
     if args.out:
+        from manual_bptt.plotting import save_figure
+
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        plot_training(result).savefig(out, dpi=72)
+        save_figure(plot_training(result), out, dpi=72)
         print(f"wrote {out}")
     if args.sample > 0:
         sample = sample_text(result.manual, result.corpus, np.random.default_rng(config.seed), prompt="The ",
