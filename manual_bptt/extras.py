@@ -20,7 +20,7 @@ class MissingExtra(ImportError):
 
 def install_hint(module: str) -> str:
     extra = EXTRAS.get(module.split(".")[0], "plot")
-    return (f"{module} is not installed; install the project's '{extra}' extra: "
+    return (f"install the project's '{extra}' extra: "
             f"pip install -c constraints.txt -e '.[{extra}]' (or run `make`, which installs every extra)")
 
 
@@ -29,4 +29,4 @@ def require(module: str, *, purpose: str):
     try:
         return importlib.import_module(module)
     except ImportError as missing:
-        raise MissingExtra(f"{purpose} needs {install_hint(module)}") from missing
+        raise MissingExtra(f"{purpose} needs {module}, which is not installed; {install_hint(module)}") from missing

@@ -121,5 +121,5 @@ def test_manual_bptt_imports_without_matplotlib_and_says_how_to_install_it():
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert "HiddenJacobian.plot needs matplotlib" in done.stdout
+    assert "HiddenJacobian.plot needs matplotlib.figure, which is not installed" in done.stdout
     assert "pip install -c constraints.txt -e '.[plot]'" in done.stdout
