@@ -10,7 +10,7 @@ pytest.importorskip("matplotlib")
 
 from manual_bptt.derivation import contribution_norms, hidden_jacobian  # noqa: E402
 from manual_bptt.problems import random_problem  # noqa: E402
-from tests.test_pictures import assert_heat_map_shows, diagonal_sums, panel_axes  # noqa: E402
+from tests.figure_checks import assert_heat_map_shows, diagonal_sums, panel_axes  # noqa: E402
 from torch_reference.commands import main as bptt_main  # noqa: E402
 from torch_reference.explain import draw_explain, explain_panels, load_weights  # noqa: E402
 

@@ -20,33 +20,10 @@ from manual_bptt.derivation import contribution_norms, contributions, hidden_jac
 from manual_bptt.lags import lag_profile, singular_values_by_lag  # noqa: E402
 from manual_bptt.plotting import plot_contributions  # noqa: E402
 from manual_bptt.problems import random_problem  # noqa: E402
+from tests.figure_checks import assert_heat_map_shows, diagonal_sums, panel_axes  # noqa: E402
 
 PROBLEM = random_problem(T=7, B=3, I=2, H=4, O=3, seed=5)
 ARGS = (PROBLEM.params, PROBLEM.x, PROBLEM.y, PROBLEM.h0)
-
-
-def panel_axes(fig):
-    """The figure's axes less the colour bars, in the order they were made."""
-    return [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
-
-
-def diagonal_sums(norms):
-    """Σ_t norms[t-1, t-1-d] for each d, by an explicit loop over (t, k)."""
-    T = norms.shape[0]
-    sums = np.zeros(T)
-    for t in range(1, T + 1):
-        for k in range(1, t + 1):
-            sums[t - k] += norms[t - 1, k - 1]
-    return sums
-
-
-def assert_heat_map_shows(image, norms):
-    """The drawn array is norms, with exactly the cells k > t (and zero terms) left blank."""
-    drawn = image.get_array()
-    T = norms.shape[0]
-    above = np.triu(np.ones((T, T), dtype=bool), k=1)
-    np.testing.assert_array_equal(np.ma.getmaskarray(drawn), above | (norms <= 0))
-    np.testing.assert_array_equal(drawn.data[~above], norms[~above])
 
 
 def test_lag_profile_sums_each_diagonal():

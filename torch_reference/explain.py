@@ -23,6 +23,7 @@ import numpy as np
 
 from manual_bptt import RNNParams
 from manual_bptt.derivation import contribution_norms
+from manual_bptt.extras import require
 from manual_bptt.lags import lag_profile, singular_values_by_lag
 from manual_bptt.plotting import draw_lag_profile, draw_singular_values, draw_term_sizes, new_figure, save_figure
 from manual_bptt.problems import random_problem
@@ -132,6 +133,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    require("matplotlib.figure", purpose="bptt explain")          # say so before any computation
     scales = tuple(args.weight_scale or DEFAULT_SCALES)
     for scale in scales:
         if not np.isfinite(scale) or scale <= 0:
