@@ -17,6 +17,7 @@ import argparse
 import importlib
 import multiprocessing
 import sys
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -217,8 +218,11 @@ def main(argv: list[str] | None = None) -> int:
         load_manual(args.manual)
     except (ImportError, ValueError) as bad:
         parser().error(f"--manual: {bad}")
+    started = time.perf_counter()
     with one_thread():
         summary = run_sweep(args.problems, seed=args.seed, jobs=args.jobs, manual=args.manual,
                             progress=not args.no_progress)
     print(summary.table())
+    print(f"\n{summary.count} problems in {time.perf_counter() - started:.1f} s "
+          f"({args.jobs} job{'s' if args.jobs > 1 else ''}, seed {args.seed})")
     return 0 if summary.ok else 1
