@@ -163,6 +163,20 @@ class SweepSummary:
         return "\n".join(lines)
 
 
+def _worker_context():
+    """Workers forked from a fresh server that has imported this module once (and torch with it).
+
+    Not forked from this process: torch's thread pools may be running here, and
+    a fork does not carry threads. A forkserver pays for the import of torch once
+    instead of once per worker; where there is none (Windows), spawn.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
 def _init_worker(spec) -> None:
     # Each worker is a process of its own, one per core: one thread each keeps
     # the workers from fighting over the cores (see threads.py). The worker
@@ -189,7 +203,7 @@ def run_sweep(n: int, *, seed: int = 0, jobs: int = 1, manual: str | None = None
         pool = None
     else:
         load_manual(manual)                         # a bad name fails here, not in every worker
-        pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_init_worker, initargs=(manual,))
+        pool = _worker_context().Pool(jobs, initializer=_init_worker, initargs=(manual,))
         outcomes = pool.imap_unordered(_check_in_worker, recipes, chunksize=CHUNK)
     try:
         bar = tqdm(outcomes, total=n, unit="problem", file=sys.stderr) if tqdm else outcomes
