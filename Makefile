@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: check test test-thorough bench mutate clean
+.PHONY: check test test-thorough bench mutate figures clean
 
 ## check: the main job, a cross-check of the manual gradients against autograd
 check: $(STAMP)
@@ -30,9 +30,14 @@ mutate: $(STAMP)
 	rm -rf mutants
 	$(BIN)/mutmut run; status=$$?; $(BIN)/mutmut results; exit $$status
 
+## figures: the README's gallery, regenerated (docs/figures/; about a minute)
+figures: $(STAMP)
+	$(BIN)/bptt explain --out docs/figures/explain.png --dpi 64
+	$(BIN)/bptt train --steps 2000 --out docs/figures/train.png --no-progress
+
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,bench,plot,progress,notebook]'
 	touch $(STAMP)
 
 clean:

@@ -159,6 +159,12 @@ class HiddenJacobian:
         """The largest singular value ‖∂h(t)/∂h(k)‖₂: (B,), or a scalar unbatched."""
         return self.singular_values[..., 0]
 
+    def plot(self, *, n: int = 0):
+        """A matplotlib Figure: the matrix of batch element n and the singular values (needs matplotlib)."""
+        from .plotting import plot_hidden_jacobian
+
+        return plot_hidden_jacobian(self, n=n)
+
 
 def hidden_jacobian(
     params: RNNParams,

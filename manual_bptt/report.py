@@ -166,6 +166,37 @@ class GradientReport:
             part = f"{len(undetermined)} without a meaningful digit on this problem: {names}"
             verdict = part if verdict == "all agree" else f"{verdict}; {part}"
         return verdict, f"{rule}, or within what rounding explains on this problem"
+    def _repr_html_(self) -> str:
+        """The same table as HTML, for Jupyter: a FAIL row is shaded and its verdict in bold red."""
+        return report_html(self)
+
+
+#: How a FAIL row and its verdict cell look in a notebook.
+FAIL_ROW_STYLE = "background-color: #fde0dc"
+FAIL_CELL_STYLE = "color: #b71c1c; font-weight: bold"
+
+
+def report_html(report: GradientReport) -> str:
+    """An HTML table of the report: one row per gradient, FAIL rows marked (see `_repr_html_`)."""
+    from html import escape
+
+    head = "".join(f"<th>{escape(h)}</th>" for h in ("name", "shape", "max|Δ|", "max|ref|", "ratio", "allowed", ""))
+    body = []
+    for row in report.rows:
+        shape = "x".join(str(n) for n in row.shape) or "scalar"
+        numbers = (row.max_abs_diff, row.max_abs_reference, row.ratio, row.allowed)
+        cells = [f"<td>{escape(row.name)}</td>", f"<td>{shape}</td>"]
+        cells += [f'<td style="text-align: right">{value:.3e}</td>' for value in numbers]
+        if row.verdict != FAIL:                                      # ok, ok (ill-conditioned), no meaningful digit
+            cells.append(f'<td class="{"ok" if row.ok else "undetermined"}">{escape(row.label)}</td>')
+            body.append(f"<tr>{''.join(cells)}</tr>")
+        else:
+            cells.append(f'<td class="fail" style="{FAIL_CELL_STYLE}">FAIL</td>')
+            body.append(f'<tr class="fail" style="{FAIL_ROW_STYLE}">{"".join(cells)}</tr>')
+    verdict = escape(str(report).splitlines()[-1])
+    caption = escape(f"{report.actual_name} vs {report.reference_name} ({report.dtype})")
+    return (f"<table><caption>{caption}</caption><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table><p>{verdict}</p>")
 
 
 def compare_grads(

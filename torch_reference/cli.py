@@ -47,6 +47,10 @@ def _integer(minimum: int):
     return parse
 
 
+#: The argparse type of every size and count option (commands.py's subcommands use it too).
+_positive = _integer(1)
+
+
 def _weight_scale(text: str) -> float:
     try:
         value = float(text)
@@ -67,7 +71,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version",
                    version=f"%(prog)s {__version__} (numpy {np.__version__}, torch {torch.__version__})")
-    positive = _integer(1)
+    positive = _positive
     sizes = p.add_argument_group("sizes")
     sizes.add_argument("-T", "--seq-len", type=positive, default=20, help="time steps T (default %(default)s)")
     sizes.add_argument("-B", "--batch", type=positive, default=4, help="batch size B (default %(default)s)")

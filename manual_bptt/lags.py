@@ -1,0 +1,59 @@
+"""The derivation's terms sorted by lag, the numbers behind its pictures.
+
+Term [t-1, k-1] of `contributions` is the part of ∂L(t)/∂W that flows back
+from step t to step k, through the product Π_{j=k+1..t} diag(φ'(a(j))) W. How
+big it is depends mostly on the lag d = t − k, the number of factors. These two
+functions read the two sides of that off the derivation:
+
+- `lag_profile`: the size of the terms at each lag, summed over t;
+- `singular_values_by_lag`: the singular values of ∂h(t)/∂h(t−d) for every d,
+  which bound how much a signal is shrunk or stretched over d steps.
+
+Pure NumPy; `manual_bptt.plotting` draws them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .derivation import hidden_jacobian
+from .validation import check_problem
+
+
+def lag_profile(norms) -> np.ndarray:
+    """Σ_t ‖term (t, t−d)‖ for d = 0 … T−1, from a (T, T) table of term sizes.
+
+    norms: (T, T), entry [t-1, k-1] the size of the term of ∂L(t) through step k
+    (`contribution_norms`), zero above the diagonal. Returns (T,): entry d is
+    the sum of the d-th diagonal below the main one, the lag d = t − k.
+    """
+    norms = np.asarray(norms)
+    if norms.ndim != 2 or norms.shape[0] != norms.shape[1]:
+        raise ValueError(f"norms: expected a (T, T) array, got shape {norms.shape}")
+    T = norms.shape[0]
+    return np.array([np.trace(norms, offset=-d) for d in range(T)], dtype=norms.dtype)
+
+
+def singular_values_by_lag(
+    params,
+    x,
+    h0=None,
+    *,
+    t: int | None = None,
+    nonlinearity: str = "tanh",
+    batch_first: bool = False,
+) -> np.ndarray:
+    """σ_i(∂h(t)/∂h(t−d)) for d = 0 … t: shape (t+1, B, H), or (t+1, H) unbatched.
+
+    Row d holds the singular values, in decreasing order, of the product of d
+    one-step Jacobians (row 0 is the identity's: all ones). `t` defaults to T,
+    the last step.
+    """
+    problem = check_problem(params, x, None, h0, nonlinearity=nonlinearity, loss="cross_entropy",
+                            reduction="sum", batch_first=batch_first, need_y=False)
+    t = problem.T if t is None else t
+    return np.stack([
+        hidden_jacobian(params, x, h0, t=t, k=t - d, nonlinearity=nonlinearity,
+                        batch_first=batch_first).singular_values
+        for d in range(t + 1)
+    ])

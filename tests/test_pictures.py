@@ -1,0 +1,102 @@
+"""The pictures: the numbers behind every panel are the library's (the data, not the pixels).
+
+Each test recomputes what a panel should show with the library's functions,
+independently of the code that made the panel, and reads the drawn data back
+out of the matplotlib artists (image arrays, line data).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from manual_bptt.derivation import contribution_norms, contributions, hidden_jacobian  # noqa: E402
+from manual_bptt.lags import lag_profile, singular_values_by_lag  # noqa: E402
+from manual_bptt.plotting import plot_contributions  # noqa: E402
+from manual_bptt.problems import random_problem  # noqa: E402
+from tests.figure_checks import assert_heat_map_shows, diagonal_sums, panel_axes  # noqa: E402
+
+PROBLEM = random_problem(T=7, B=3, I=2, H=4, O=3, seed=5)
+ARGS = (PROBLEM.params, PROBLEM.x, PROBLEM.y, PROBLEM.h0)
+
+
+def test_lag_profile_sums_each_diagonal():
+    norms = contribution_norms(*ARGS)
+    np.testing.assert_allclose(lag_profile(norms), diagonal_sums(norms), rtol=1e-14)
+    with pytest.raises(ValueError, match=r"^norms: expected a \(T, T\) array, got shape \(3, 4\)$"):
+        lag_profile(np.zeros((3, 4)))
+
+
+def test_singular_values_by_lag_are_those_of_hidden_jacobian():
+    sigma = singular_values_by_lag(PROBLEM.params, PROBLEM.x, PROBLEM.h0)
+    T = PROBLEM.x.shape[0]
+    assert sigma.shape == (T + 1, 3, 4)
+    np.testing.assert_array_equal(sigma[0], np.ones((3, 4)))          # no step: the identity
+    for d in range(T + 1):
+        J = hidden_jacobian(PROBLEM.params, PROBLEM.x, PROBLEM.h0, t=T, k=T - d)
+        np.testing.assert_allclose(sigma[d], np.linalg.svd(J.matrix, compute_uv=False), rtol=1e-12)
+
+
+def test_hidden_jacobian_plot_draws_the_matrix_and_its_singular_values():
+    J = hidden_jacobian(PROBLEM.params, PROBLEM.x, PROBLEM.h0, t=6, k=2)
+    for n in (0, 2):
+        fig = J.plot(n=n)
+        matrix_ax, sigma_ax = panel_axes(fig)
+        np.testing.assert_array_equal(matrix_ax.images[0].get_array(), J.matrix[n])
+        expected = np.linalg.svd(J.matrix, compute_uv=False)
+        for element, line in enumerate(sigma_ax.get_lines()):
+            np.testing.assert_allclose(line.get_ydata(), expected[element], rtol=1e-12)
+        assert len(sigma_ax.get_lines()) == 3
+        assert "∂h(6)/∂h(2)" in matrix_ax.get_title()
+    with pytest.raises(ValueError, match=r"^n: expected a batch element in \[0, 3\), got 3$"):
+        J.plot(n=3)
+
+
+def test_plot_contributions_draws_the_term_sizes_and_the_lag_profile():
+    norms = contribution_norms(*ARGS)
+    for drawn_from in (contributions(*ARGS, wrt="W"), norms):
+        heat_ax, lag_ax = panel_axes(plot_contributions(drawn_from))
+        image = heat_ax.images[0]
+        T = norms.shape[0]
+        below = ~np.triu(np.ones((T, T), dtype=bool), k=1)
+        np.testing.assert_allclose(image.get_array().data[below], norms[below], rtol=1e-12)
+        np.testing.assert_allclose(lag_ax.get_lines()[0].get_ydata(), diagonal_sums(norms), rtol=1e-12)
+        assert heat_ax.get_xlabel().startswith("k") and heat_ax.get_ylabel().startswith("t")
+        assert lag_ax.get_xlabel() == "lag d = t − k"
+    with pytest.raises(ValueError, match=r"^terms: expected a \(T, T, \.\.\.\) array"):
+        plot_contributions(np.zeros((3, 4)))
+
+
+def test_manual_bptt_imports_without_matplotlib_and_says_how_to_install_it():
+    script = textwrap.dedent(
+        """
+        import sys
+
+        class NoMatplotlib:
+            def find_spec(self, name, path=None, target=None):
+                if name == "matplotlib" or name.startswith("matplotlib."):
+                    raise ImportError("matplotlib is blocked in this test")
+
+        sys.meta_path.insert(0, NoMatplotlib())
+        from manual_bptt.derivation import hidden_jacobian
+        from manual_bptt.extras import MissingExtra
+        from manual_bptt.problems import random_problem
+        p = random_problem(T=3, B=1)
+        J = hidden_jacobian(p.params, p.x, p.h0, t=3, k=1)
+        try:
+            J.plot()
+        except MissingExtra as missing:
+            print(missing)
+        assert "matplotlib" not in sys.modules
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "HiddenJacobian.plot needs matplotlib.figure, which is not installed" in done.stdout
+    assert "pip install -c constraints.txt -e '.[plot]'" in done.stdout

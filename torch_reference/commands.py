@@ -1,0 +1,57 @@
+"""`bptt`: one command, four jobs.
+
+    bptt check    manual BPTT vs torch.autograd on one problem (what `bptt-check` does)
+    bptt explain  a figure of the derivation: terms over (t, k), size against the lag,
+                  singular values of ∂h(t)/∂h(k), for tanh and relu at several scales of W
+    bptt sweep    N random problems over every option, a summary table, exit 1 on a FAIL
+    bptt train    a character-level language model trained twice, manual and autograd
+
+With no subcommand (or options only), `bptt` is `bptt check`, so `bptt -T 40`
+and `bptt-check -T 40` are the same run. Exit codes: 0 agreement, 1 a FAIL,
+2 a usage error, 3 an optional dependency is missing (the message says which
+extra installs it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from manual_bptt.extras import MissingExtra
+
+#: subcommand -> (module, one-line help); each module has main(argv) -> exit code
+SUBCOMMANDS = {
+    "check": ("torch_reference.cli", "compare manual BPTT with torch.autograd on one problem"),
+    "explain": ("torch_reference.explain", "draw the derivation: terms over (t, k), lags, singular values"),
+    "sweep": ("torch_reference.sweep", "check N random problems across every option"),
+    "train": ("torch_reference.train", "train a character-level model twice: manual and autograd"),
+}
+EXIT_MISSING_EXTRA = 4
+
+
+def usage() -> str:
+    lines = ["usage: bptt [check|explain|sweep|train] [options]   (no subcommand: check)", ""]
+    lines += [f"  {name:<8} {help_}" for name, (_, help_) in SUBCOMMANDS.items()]
+    lines += ["", "`bptt SUBCOMMAND --help` lists the options of each."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    name = args.pop(0) if args and args[0] in SUBCOMMANDS else "check"
+    if args and not args[0].startswith("-") and name == "check" and args[0] not in SUBCOMMANDS:
+        print(f"bptt: error: unknown subcommand {args[0]!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module_name, _ = SUBCOMMANDS[name]
+    try:
+        return importlib.import_module(module_name).main(args)
+    except MissingExtra as missing:
+        print(f"bptt {name}: {missing}", file=sys.stderr)
+        return EXIT_MISSING_EXTRA
+
+
+if __name__ == "__main__":
+    sys.exit(main())

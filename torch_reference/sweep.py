@@ -1,0 +1,242 @@
+"""`bptt sweep`: check many random problems across every option, and summarise.
+
+Each problem is drawn from the same space as the property suite's strategies
+(tests/strategies.py): T in 1..40, B in 1..5, I, H, O in 1..10, both dtypes,
+both nonlinearities, both losses, both reductions, three layouts, h0 random or
+None. The recipes are drawn in the parent process from `--seed` alone, so a run
+is repeatable whatever `--jobs` is; each is checked with `compare_grads` between
+the candidate (`bptt` unless `--manual module:function` names another) and
+torch.autograd. The summary counts the problems per option value, gives the
+worst ratio max|Δ|/max|ref| per gradient and dtype, and prints every failure as
+the `random_problem(...)` call that rebuilds it. Exit 1 on any FAIL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import multiprocessing
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from manual_bptt import GRAD_NAMES, bptt, compare_grads
+from manual_bptt.extras import require
+from manual_bptt.problems import random_problem
+from manual_bptt.validation import LOSSES, NONLINEARITIES, REDUCTIONS
+
+from .autograd import torch_bptt
+from .cli import _integer, _positive
+from .threads import one_thread
+
+# The space of the property suite's strategies (tests/strategies.py).
+MAX_T, MAX_B, MAX_SIZE = 40, 5, 10
+DTYPES = ("float64", "float32")
+LAYOUTS = ("time_major", "batch_first", "unbatched")
+#: The options a summary counts, in the order it prints them.
+OPTIONS = ("dtype", "nonlinearity", "loss", "reduction", "layout", "h0")
+ROW_NAMES = ("L",) + GRAD_NAMES
+#: Problems handed to a worker at a time: enough to hide the inter-process cost.
+CHUNK = 16
+
+
+def draw_recipe(rng: np.random.Generator) -> dict:
+    """The keyword arguments of one `random_problem` call, every option drawn uniformly."""
+    layout = LAYOUTS[rng.integers(len(LAYOUTS))]
+    return dict(
+        T=int(rng.integers(1, MAX_T + 1)),
+        B=1 if layout == "unbatched" else int(rng.integers(1, MAX_B + 1)),
+        I=int(rng.integers(1, MAX_SIZE + 1)),
+        H=int(rng.integers(1, MAX_SIZE + 1)),
+        O=int(rng.integers(1, MAX_SIZE + 1)),
+        seed=int(rng.integers(2**32)),
+        dtype=DTYPES[rng.integers(2)],
+        nonlinearity=NONLINEARITIES[rng.integers(len(NONLINEARITIES))],
+        loss=LOSSES[rng.integers(len(LOSSES))],
+        reduction=REDUCTIONS[rng.integers(len(REDUCTIONS))],
+        batch_first=layout == "batch_first",
+        batched=layout != "unbatched",
+        random_h0=bool(rng.integers(2)),
+    )
+
+
+def option_values(recipe: dict) -> dict:
+    """The value of each of OPTIONS in a recipe."""
+    layout = "unbatched" if not recipe["batched"] else "batch_first" if recipe["batch_first"] else "time_major"
+    return dict(dtype=recipe["dtype"], nonlinearity=recipe["nonlinearity"], loss=recipe["loss"],
+                reduction=recipe["reduction"], layout=layout,
+                h0="random" if recipe["random_h0"] else "None")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One problem's verdict: ratio max|Δ|/max|ref| per row, the rows that FAIL, or an error."""
+
+    recipe: dict
+    ratios: dict
+    failed: tuple[str, ...]
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and self.error is None
+
+    def reproduction(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.recipe.items())
+        return f"random_problem({args})"
+
+
+def load_manual(spec: str | None):
+    """The candidate: `bptt`, or the callable named "module:function" (same signature and result)."""
+    if spec is None:
+        return bptt
+    module_name, _, name = spec.partition(":")
+    if not module_name or not name:
+        raise ValueError(f"manual: expected 'module:function', got {spec!r}")
+    fn = getattr(importlib.import_module(module_name), name, None)
+    if not callable(fn):
+        raise ValueError(f"manual: {spec!r} is not a callable")
+    return fn
+
+
+def check_one(recipe: dict, manual=bptt) -> Outcome:
+    """Build the problem, run the candidate and autograd, compare every row."""
+    problem = random_problem(**recipe)
+    try:
+        L, grads = problem.run(manual)
+        L_ref, grads_ref = problem.run(torch_bptt)
+        report = compare_grads(grads, grads_ref, loss=L, reference_loss=L_ref)
+    except Exception as error:  # a candidate that raises is a failure, reported as such
+        return Outcome(recipe, {}, ("error",), f"{type(error).__name__}: {error}")
+    ratios = {row.name: row.ratio for row in report.rows}
+    return Outcome(recipe, ratios, tuple(row.name for row in report.failures()))
+
+
+@dataclass
+class SweepSummary:
+    """Counts per option value, the worst ratio per (row, dtype), and every failing outcome."""
+
+    count: int = 0
+    per_option: dict = field(default_factory=lambda: {name: Counter() for name in OPTIONS})
+    failed_per_option: dict = field(default_factory=lambda: {name: Counter() for name in OPTIONS})
+    worst: dict = field(default_factory=dict)          # (row, dtype) -> (ratio, Outcome)
+    failures: list = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def add(self, outcome: Outcome) -> None:
+        self.count += 1
+        values = option_values(outcome.recipe)
+        for name in OPTIONS:
+            self.per_option[name][values[name]] += 1
+            if not outcome.ok:
+                self.failed_per_option[name][values[name]] += 1
+        for row, ratio in outcome.ratios.items():
+            key = (row, values["dtype"])
+            if key not in self.worst or not ratio <= self.worst[key][0]:   # NaN counts as worst
+                self.worst[key] = (ratio, outcome)
+        if not outcome.ok:
+            self.failures.append(outcome)
+
+    def table(self) -> str:
+        lines = [f"{self.count} problems, {len(self.failures)} FAIL", "", "problems per option (FAIL):"]
+        for name in OPTIONS:
+            cells = [f"{value} {n} ({self.failed_per_option[name][value]})"
+                     for value, n in sorted(self.per_option[name].items())]
+            lines.append(f"  {name:<13}" + "   ".join(cells))
+        lines += ["", "worst ratio max|Δ|/max|ref| per gradient:",
+                  f"  {'name':<5}{'float64':>12}{'float32':>12}"]
+        for row in ROW_NAMES:
+            cells = [f"{self.worst[(row, d)][0]:12.3e}" if (row, d) in self.worst else f"{'-':>12}"
+                     for d in DTYPES]
+            lines.append(f"  {row:<5}" + "".join(cells))
+        if self.failures:
+            lines += ["", "failures (paste a line into Python to rebuild the problem):"]
+            for outcome in sorted(self.failures, key=lambda o: repr(o.recipe)):
+                why = outcome.error or "FAIL " + ", ".join(outcome.failed)
+                lines.append(f"  {outcome.reproduction()}  # {why}")
+        return "\n".join(lines)
+
+
+def _worker_context():
+    """Workers forked from a fresh server that has imported this module once (and torch with it).
+
+    Not forked from this process: torch's thread pools may be running here, and
+    a fork does not carry threads. A forkserver pays for the import of torch once
+    instead of once per worker; where there is none (Windows), spawn.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
+def _init_worker(spec) -> None:
+    # Each worker is a process of its own, one per core: one thread each keeps
+    # the workers from fighting over the cores (see threads.py). The worker
+    # process ends with the pool, so the limit is never undone.
+    one_thread().__enter__()
+    global _WORKER_MANUAL
+    _WORKER_MANUAL = load_manual(spec)
+
+
+def _check_in_worker(recipe: dict) -> Outcome:
+    return check_one(recipe, _WORKER_MANUAL)
+
+
+def run_sweep(n: int, *, seed: int = 0, jobs: int = 1, manual: str | None = None,
+              progress: bool = True) -> SweepSummary:
+    """Check n problems drawn from `seed`, over `jobs` worker processes (1: in this process)."""
+    rng = np.random.default_rng(seed)
+    recipes = [draw_recipe(rng) for _ in range(n)]
+    tqdm = require("tqdm", purpose="bptt sweep's progress bar").tqdm if progress else None
+    summary = SweepSummary()
+    if jobs == 1:
+        candidate = load_manual(manual)
+        outcomes = (check_one(recipe, candidate) for recipe in recipes)
+        pool = None
+    else:
+        load_manual(manual)                         # a bad name fails here, not in every worker
+        pool = _worker_context().Pool(jobs, initializer=_init_worker, initargs=(manual,))
+        outcomes = pool.imap_unordered(_check_in_worker, recipes, chunksize=CHUNK)
+    try:
+        bar = tqdm(outcomes, total=n, unit="problem", file=sys.stderr) if tqdm else outcomes
+        for outcome in bar:
+            summary.add(outcome)
+    finally:
+        if pool is not None:
+            pool.terminate()
+    return summary
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bptt sweep", description=__doc__.split("\n\n")[0])
+    p.add_argument("-n", "--problems", type=_positive, default=1000, help="how many problems (default 1000)")
+    p.add_argument("--seed", type=_integer(0), default=0, help="seed of the whole sweep (default 0)")
+    p.add_argument("--jobs", type=_positive, default=1, help="worker processes (default 1: none)")
+    p.add_argument("--manual", metavar="MODULE:FUNCTION",
+                   help="check this callable (bptt's signature and result) instead of manual_bptt.bptt")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        load_manual(args.manual)
+    except (ImportError, ValueError) as bad:
+        parser().error(f"--manual: {bad}")
+    started = time.perf_counter()
+    with one_thread():
+        summary = run_sweep(args.problems, seed=args.seed, jobs=args.jobs, manual=args.manual,
+                            progress=not args.no_progress)
+    print(summary.table())
+    print(f"\n{summary.count} problems in {time.perf_counter() - started:.1f} s "
+          f"({args.jobs} job{'s' if args.jobs > 1 else ''}, seed {args.seed})")
+    return 0 if summary.ok else 1
