@@ -101,3 +101,27 @@ def test_the_command_explains_loaded_weights(tmp_path, capsys):
                       "--nonlinearity", "tanh", "--weight-scale", "1"]) == 0
     assert out.exists()
     assert "I=3, H=4, O=3" in capsys.readouterr().out
+
+
+def test_gated_cells_get_the_same_panels_from_the_network_derivation():
+    from manual_bptt.network_derivation import network_contributions, state_jacobian
+    from manual_bptt.network_params import NetworkParams
+    from torch_reference.explain import gated_panels
+
+    problem = random_problem(T=6, B=2, I=3, H=4, O=3, seed=5)
+    panels = gated_panels(problem.x, problem.y, problem.h0, cells=("lstm", "gru"), scales=(1.0, 3.0), hidden_size=4,
+                          output_size=3, seed=5)
+    assert [(p.nonlinearity, p.scale, p.state) for p in panels] == [
+        ("lstm", 1.0, "c"), ("lstm", 3.0, "c"), ("gru", 1.0, "h"), ("gru", 3.0, "h")]
+    lstm = panels[1]
+    state = NetworkParams.random(cell="lstm", input_size=3, hidden_size=4, output_size=3, rng=5).state_dict()
+    state["weight_hh_l0"] = state["weight_hh_l0"] * 3.0
+    p = NetworkParams("lstm", state)
+    initial = (problem.h0[None], np.zeros_like(problem.h0[None]))
+    terms = network_contributions(p, problem.x, problem.y, initial, wrt="weight_hh_l0")
+    np.testing.assert_allclose(lstm.norms, np.linalg.norm(terms.reshape(6, 6, -1), axis=-1), rtol=1e-12)
+    np.testing.assert_allclose(lstm.by_lag, [np.trace(lstm.norms, offset=-d) for d in range(6)], rtol=1e-12)
+    for d in (0, 2, 6):
+        expected = state_jacobian(p, problem.x, initial, t=6, k=6 - d).block("c", "c").singular_values[0]
+        np.testing.assert_allclose(lstm.singular_values[d], expected, rtol=1e-12)
+    assert not np.allclose(panels[0].norms, panels[1].norms)
