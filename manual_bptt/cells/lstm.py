@@ -69,18 +69,27 @@ class LSTMTrace:
         self.m = self.h[1:] if w.W_hr is None else np.empty((T, B, H), dtype=ax.dtype)
         self.states = (self.h, self.c)
         self.recurrent = np.empty((B, G_H), dtype=ax.dtype)
+        self.ig = np.empty((B, H), dtype=ax.dtype)
+        # All four gates with one tanh: σ(a) = ½ tanh(a/2) + ½ for i, f, o and tanh(a) for g,
+        # i.e. act = tanh(a ⊙ s) ⊙ s + k with s = ½ (1 for g) and k = ½ (0 for g).
+        # Four calls per step instead of nine: it halves the LSTM's per-step time at small sizes.
+        half = np.full(G_H, 0.5, dtype=ax.dtype)
+        half[2 * H:3 * H] = 1
+        self.s, self.k = half, np.where(half == 1, 0, 0.5).astype(ax.dtype)
 
     def step(self, t: int) -> None:
         H, a = self.H, self.gate[t]
         np.dot(self.h[t], self.WT, out=self.recurrent)             # W h(t-1)
         a += self.recurrent                                        # a(t) = U x(t) + b + W h(t-1)
+        a *= self.s
+        np.tanh(a, out=a)
+        a *= self.s
+        a += self.k                                                # i, f, o = σ(a_i, a_f, a_o); g = tanh(a_g)
         i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-        _sigmoid(a[:, :2 * H], a[:, :2 * H])                        # i = σ(a_i), f = σ(a_f)
-        np.tanh(g, out=g)                                          # g = tanh(a_g)
-        _sigmoid(o, o)                                             # o = σ(a_o)
         c = self.c[t + 1]
         np.multiply(f, self.c[t], out=c)                           # c(t) = f ⊙ c(t-1)
-        c += i * g                                                 #        + i ⊙ g
+        np.multiply(i, g, out=self.ig)
+        c += self.ig                                               #        + i ⊙ g
         np.tanh(c, out=self.tanh_c[t])
         np.multiply(o, self.tanh_c[t], out=self.m[t])              # m(t) = o ⊙ tanh(c(t))
         if self.W_hrT is not None:
@@ -91,9 +100,14 @@ class LSTMTrace:
         H, act = self.H, self.gate
         # Every step's local derivatives at once, read off what the forward pass kept:
         # σ' = σ(1 - σ) for i, f, o; tanh' = 1 - g² for g; and o ⊙ (1 - tanh²(c)) for c(t) via h(t).
-        self.dact = act * (1 - act)
-        self.dact[..., 2 * H:3 * H] = 1 - act[..., 2 * H:3 * H] ** 2
+        dact = act * (1 - act)
+        dact[..., 2 * H:3 * H] = 1 - act[..., 2 * H:3 * H] ** 2
         self.dm_to_dc = act[..., 3 * H:] * (1 - self.tanh_c ** 2)
+        # What multiplies ∂L/∂c(t) (blocks i, f, g) or ∂L/∂m(t) (block o) to give ∂L/∂a(t):
+        # [g ⊙ i(1-i), c(t-1) ⊙ f(1-f), i ⊙ (1-g²), tanh c(t) ⊙ o(1-o)], for all steps at once,
+        # so that each step forms ∂L/∂a(t) with two products.
+        partner = np.concatenate([act[..., 2 * H:3 * H], self.c[:-1], act[..., :H], self.tanh_c], axis=-1)
+        self.to_da = (partner * dact).reshape(T, B, 4, H)
         self.da = np.empty_like(self.gate)
         self.da_x = self.da_h = self.da
         self.dh_all = None if self.W_hr is None else np.empty_like(self.h[1:])
@@ -102,7 +116,7 @@ class LSTMTrace:
     def step_backward(self, t: int, dstate: tuple) -> None:
         dh, dc = dstate
         H = self.H
-        i, f, g = self.gate[t, :, :H], self.gate[t, :, H:2 * H], self.gate[t, :, 2 * H:3 * H]
+        f = self.gate[t, :, H:2 * H]
         if self.W_hr is None:
             dm = dh                                                # h(t) = m(t)
         else:
@@ -111,13 +125,12 @@ class LSTMTrace:
         dct = self.dc_total
         np.multiply(dm, self.dm_to_dc[t], out=dct)
         dct += dc                                                  # ∂L/∂c(t): carried + through h(t)
-        da, dact = self.da[t], self.dact[t]
-        np.multiply(dct, g, out=da[:, :H])                         # ∂L/∂i = ∂L/∂c(t) ⊙ g
-        np.multiply(dct, self.c[t], out=da[:, H:2 * H])            # ∂L/∂f = ∂L/∂c(t) ⊙ c(t-1)
-        np.multiply(dct, i, out=da[:, 2 * H:3 * H])                # ∂L/∂g = ∂L/∂c(t) ⊙ i
-        np.multiply(dm, self.tanh_c[t], out=da[:, 3 * H:])         # ∂L/∂o = ∂L/∂m(t) ⊙ tanh(c(t))
-        da *= dact                                                 # through σ' and tanh': ∂L/∂a(t)
+        da, to_da = self.da[t].reshape(-1, 4, H), self.to_da[t]
+        # ∂L/∂a_i = ∂L/∂c(t) ⊙ g ⊙ σ'   ∂L/∂a_f = ∂L/∂c(t) ⊙ c(t-1) ⊙ σ'   ∂L/∂a_g = ∂L/∂c(t) ⊙ i ⊙ tanh'
+        np.multiply(to_da[:, :3], dct[:, None, :], out=da[:, :3])
+        np.multiply(to_da[:, 3], dm, out=da[:, 3])                 # ∂L/∂a_o = ∂L/∂m(t) ⊙ tanh(c(t)) ⊙ σ'
         np.multiply(dct, f, out=dc)                                # ∂L/∂c(t-1) = ∂L/∂c(t) ⊙ f
+        da = self.da[t]
         np.dot(da, self.W, out=dh)                                 # ∂L/∂h(t-1) = Wᵀ ∂L/∂a(t)
 
     def extra_grads(self) -> dict:
