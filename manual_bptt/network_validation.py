@@ -16,13 +16,13 @@ import numpy as np
 from .network_params import NetworkParams
 from .options import Options
 from .checks import as_array, as_float_array, as_labels, check_flag, nbytes
-from .validation import LOSSES, REDUCTIONS, _check_finite, _check_targets, check_option, check_x
+from .validation import LOSSES, REDUCTIONS, CallerLayout, _check_finite, _check_targets, check_option, check_x
 
 TARGETS = ("each_step", "last")
 
 
 @dataclass
-class NetworkProblem:
+class NetworkProblem(CallerLayout):
     """The validated inputs of one network pass, time-major and batched.
 
     x:       (T, B, I)
@@ -45,20 +45,6 @@ class NetworkProblem:
     batched: bool
     batch_first: bool
     h0_given: bool
-
-    @property
-    def T(self) -> int:
-        return self.x.shape[0]
-
-    @property
-    def B(self) -> int:
-        return self.x.shape[1]
-
-    def to_caller_layout(self, per_step: np.ndarray) -> np.ndarray:
-        """A (T, B, ...) array in the layout the caller used for x."""
-        if not self.batched:
-            return per_step[:, 0]
-        return per_step.swapaxes(0, 1) if self.batch_first else per_step
 
     def state_to_caller_layout(self, stacked: np.ndarray) -> np.ndarray:
         """(L·D, B, ·) as the caller's h0: (L·D, ·) when unbatched."""

@@ -26,22 +26,12 @@ LOSSES = ("cross_entropy", "mse")
 REDUCTIONS = ("sum", "mean")
 
 
-@dataclass
-class Problem:
-    """The validated inputs of one forward/backward pass, time-major and batched.
+class CallerLayout:
+    """T, B and the way back to the caller's layout, for a validated problem whose x is
+    time-major and batched (T, B, ...) and whose `batched` and `batch_first` record the
+    layout the caller used."""
 
-    x: (T, B, I); y: (T, B) labels as native np.intp indices, or (T, B, O)
-    targets (None for a forward pass alone); h0: (B, H) or None for zeros. `batched` and
-    `batch_first` record the caller's layout.
-    """
-
-    params: RNNParams
     x: np.ndarray
-    y: np.ndarray | None
-    h0: np.ndarray | None
-    nonlinearity: str
-    loss: str
-    reduction: str
     batched: bool
     batch_first: bool
 
@@ -60,6 +50,26 @@ class Problem:
         if self.batch_first:
             return per_step.swapaxes(0, 1)
         return per_step
+
+
+@dataclass
+class Problem(CallerLayout):
+    """The validated inputs of one forward/backward pass, time-major and batched.
+
+    x: (T, B, I); y: (T, B) labels as native np.intp indices, or (T, B, O)
+    targets (None for a forward pass alone); h0: (B, H) or None for zeros. `batched` and
+    `batch_first` record the caller's layout.
+    """
+
+    params: RNNParams
+    x: np.ndarray
+    y: np.ndarray | None
+    h0: np.ndarray | None
+    nonlinearity: str
+    loss: str
+    reduction: str
+    batched: bool
+    batch_first: bool
 
     def h0_to_caller_layout(self, state: np.ndarray) -> np.ndarray:
         """A (B, H) array shaped like the caller's h0: (H,) when unbatched."""

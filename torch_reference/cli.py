@@ -51,6 +51,15 @@ def _integer(minimum: int):
 _positive = _integer(1)
 
 
+def size_arguments(group, *, T: int = 20, B: int = 4, I: int = 5, H: int = 8, O: int = 6) -> None:
+    """-T, -B, -I, -H, -O with these defaults (the built-in problem's unless given)."""
+    for short, long, default, meaning in (("-T", "--seq-len", T, "time steps T"), ("-B", "--batch", B, "batch size B"),
+                                          ("-I", "--input-size", I, "input size I"),
+                                          ("-H", "--hidden-size", H, "hidden size H"),
+                                          ("-O", "--output-size", O, "output size O")):
+        group.add_argument(short, long, type=_positive, default=default, help=f"{meaning} (default %(default)s)")
+
+
 def _weight_scale(text: str) -> float:
     try:
         value = float(text)
@@ -72,12 +81,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version",
                    version=f"%(prog)s {__version__} (numpy {np.__version__}, torch {torch.__version__})")
     positive = _positive
-    sizes = p.add_argument_group("sizes")
-    sizes.add_argument("-T", "--seq-len", type=positive, default=20, help="time steps T (default %(default)s)")
-    sizes.add_argument("-B", "--batch", type=positive, default=4, help="batch size B (default %(default)s)")
-    sizes.add_argument("-I", "--input-size", type=positive, default=5, help="input size I (default %(default)s)")
-    sizes.add_argument("-H", "--hidden-size", type=positive, default=8, help="hidden size H (default %(default)s)")
-    sizes.add_argument("-O", "--output-size", type=positive, default=6, help="output size O (default %(default)s)")
+    size_arguments(p.add_argument_group("sizes"))
     p.add_argument("--nonlinearity", choices=NONLINEARITIES, default="tanh",
                    help="φ of h(t) = φ(a(t)) (default %(default)s)")
     p.add_argument("--loss", choices=LOSSES, default="cross_entropy",

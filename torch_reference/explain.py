@@ -34,7 +34,7 @@ from manual_bptt.plotting import draw_lag_profile, draw_singular_values, draw_te
 from manual_bptt.problems import random_problem
 from manual_bptt.validation import NONLINEARITIES
 
-from .cli import _integer, _positive
+from .cli import _integer, _positive, size_arguments
 
 #: W's scale below, at and above PyTorch's initialisation (spectral radius ≈ 0.58 at 1).
 DEFAULT_SCALES = (0.5, 1.0, 4.0)
@@ -158,12 +158,7 @@ def load_weights(path: str | Path) -> RNNParams:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bptt explain", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="the figure file: .png, .svg or .pdf")
-    sizes = p.add_argument_group("sizes (ignored for I, H, O when --weights is given)")
-    sizes.add_argument("-T", "--seq-len", type=_positive, default=40, help="time steps T (default 40)")
-    sizes.add_argument("-B", "--batch", type=_positive, default=4, help="batch size B (default 4)")
-    sizes.add_argument("-I", "--input-size", type=_positive, default=5, help="input size I (default 5)")
-    sizes.add_argument("-H", "--hidden-size", type=_positive, default=16, help="hidden size H (default 16)")
-    sizes.add_argument("-O", "--output-size", type=_positive, default=6, help="output size O (default 6)")
+    size_arguments(p.add_argument_group("sizes (ignored for I, H, O when --weights is given)"), T=40, H=16)
     p.add_argument("--nonlinearity", choices=NONLINEARITIES, action="append",
                    help="repeat for several (default: tanh and relu)")
     p.add_argument("--weight-scale", type=float, action="append", metavar="S",
