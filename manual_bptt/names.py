@@ -34,6 +34,8 @@ GATES = {
     "gru": ("r", "z", "n"),
 }
 CELL_NAMES = tuple(GATES)
+#: PyTorch's `module.mode` → the cell's name here (nn.RNN's mode carries its nonlinearity).
+MODE_CELLS = {"RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu", "LSTM": "lstm", "GRU": "gru"}
 
 #: Derivation symbol → PyTorch's prefix, for one layer and direction.
 LAYER_SYMBOLS = {"U": "weight_ih", "W": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh", "W_hr": "weight_hr"}

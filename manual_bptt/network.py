@@ -21,11 +21,11 @@ import numpy as np
 from .cells import cell_for
 from .overflow import NonFiniteError, all_finite
 from .names import HEAD_SYMBOLS, torch_name
-from .network_params import NetworkGrads, NetworkParams
+from .network_params import NetworkGrads
 from .network_validation import NetworkProblem, check_network_problem
 from .options import Options
 from .readout import readout
-from .sequence import SequenceCache, sequence_backward, sequence_forward
+from .sequence import sequence_backward, sequence_forward
 
 
 @dataclass
@@ -64,7 +64,7 @@ def network_bptt(params, x, y, h0, options: Options) -> tuple[float, NetworkGrad
         r = readout(p["head.weight"], p["head.bias"], cache.final_state(), problem.y,
                     loss=problem.loss, reduction=problem.reduction)
         dtop, dfinal = None, r.h_top
-    grads = _network_backward(problem, cache, dtop, dfinal)
+    grads = network_backward(problem, cache, dtop, dfinal)
     grads[HEAD_SYMBOLS["V"]], grads[HEAD_SYMBOLS["c"]] = r.V, r.c
     result = _assemble(problem, grads)
     check_finite_network_result(problem, r.L, result, computed_by="bptt")   # once, on the results
@@ -106,14 +106,14 @@ def network_forward_checked(problem: NetworkProblem) -> NetworkCache:
     p = problem.params
     cell = cell_for(p.cell)
     D = p.num_directions
-    order = _Order(problem)
+    order = TimeOrder(problem)
     inputs = problem.x
     layers = []
     for layer in range(p.num_layers):
         outputs = []
         for direction in range(D):
             w = p.layer(layer, direction)
-            state0 = _initial_state(problem, layer * D + direction)
+            state0 = problem.initial_state(layer * D + direction)
             x_dir = order.into(direction, inputs)
             cache = sequence_forward(cell, w, x_dir, state0, problem.mask)
             layers.append(cache)
@@ -122,12 +122,12 @@ def network_forward_checked(problem: NetworkProblem) -> NetworkCache:
     return NetworkCache(problem=problem, layers=layers, top=inputs)
 
 
-def _network_backward(problem: NetworkProblem, cache: NetworkCache, dtop, dfinal) -> dict:
+def network_backward(problem: NetworkProblem, cache: NetworkCache, dtop, dfinal) -> dict:
     """Parameter gradients by name; also sets grads['h0'] ('c0') and grads['x'] (time-major)."""
     p = problem.params
     cell = cell_for(p.cell)
     D, H_out = p.num_directions, p.output_hidden_size
-    order = _Order(problem)
+    order = TimeOrder(problem)
     grads, dstate0 = {}, [None] * (p.num_layers * D)
     dabove = dtop                                                   # ∂L/∂(outputs of the layer being done)
     for layer in range(p.num_layers - 1, -1, -1):
@@ -163,16 +163,7 @@ def _assemble(problem: NetworkProblem, grads: dict) -> NetworkGrads:
     )
 
 
-def _initial_state(problem: NetworkProblem, index: int) -> tuple:
-    p = problem.params
-    sizes = (p.output_hidden_size, p.hidden_size)
-    given = problem.state0[index]
-    return tuple(
-        np.zeros((problem.B, sizes[i]), dtype=p.dtype) if s is None else s for i, s in enumerate(given)
-    )
-
-
-class _Order:
+class TimeOrder:
     """Time order per direction: forward as given; reverse = each sequence's real steps reversed.
 
     Without lengths the reverse order is x[::-1]. With lengths, step t of sequence n

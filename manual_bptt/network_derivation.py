@@ -25,7 +25,7 @@ import numpy as np
 from .cells import cell_for
 from .derivation import HiddenJacobian
 from .names import slot_of
-from .network import _network_backward, _Order, network_forward_checked
+from .network import network_backward, TimeOrder, network_forward_checked
 from .network_params import NetworkParams
 from .network_validation import check_network_problem
 from .options import Options, takes_options
@@ -40,8 +40,8 @@ class StateJacobian(HiddenJacobian):
     cells, h then c (H_out + H) for the LSTM. `block("c", "c")` is ∂c(t)/∂c(k).
     """
 
-    names: tuple = ("h",)
-    sizes: tuple = ()
+    names: tuple
+    sizes: tuple
 
     def block(self, of: str, wrt: str) -> HiddenJacobian:
         """∂of(t)/∂wrt(k), e.g. block("c", "c") for the LSTM's cell state."""
@@ -103,33 +103,42 @@ def network_contributions(params: NetworkParams, x, y, h0=None, *, wrt: str = "w
     truncation (the terms are those of the full gradient); the keywords are otherwise
     `bptt`'s. O(T) backward passes.
     """
-    options = Options.parse("network_contributions", options, network=True)
-    problem = check_network_problem(params, x, y, h0, options)
+    problem, slot = check_contributions_problem("network_contributions", params, x, y, h0, wrt, options)
     p = problem.params
-    slot = slot_of(wrt) if isinstance(wrt, str) else None
-    if slot is None or slot.layer is None or wrt not in p.arrays:
-        raise ValueError(f"wrt: expected one of the network's recurrent weights {[n for n in p.keys() if not n.startswith('head.')]}, got {wrt!r}")
-    if problem.target != "each_step":
-        raise ValueError(f"target: network_contributions needs target='each_step', got {problem.target!r}")
-    for name in ("lengths", "truncate"):
-        if getattr(problem, name) is not None:
-            raise ValueError(f"{name}: network_contributions needs {name}=None, got {getattr(problem, name)!r}")
     index = slot.layer * p.num_directions + slot.direction
     T = problem.T
     terms = np.zeros((T, T) + p[wrt].shape, dtype=p.dtype)
     whole = readout(p["head.weight"], p["head.bias"], network_forward_checked(problem).top, problem.y,
                     loss=problem.loss, reduction=problem.reduction).h_top     # ∂L/∂h_top, every L(t)
-    order = _Order(problem)
+    order = TimeOrder(problem)
     for t in range(1, T + 1):
         cache = network_forward_checked(problem)                     # the backward pass consumes a cache
         dtop = np.zeros_like(whole)
         dtop[t - 1] = whole[t - 1]                                   # L(t) alone
-        _network_backward(problem, cache, dtop, None)
+        network_backward(problem, cache, dtop, None)
         terms[t - 1] = _terms_by_step(cache.layers[index], slot.symbol, order, slot.direction)
     return terms
 
 
-def _terms_by_step(sequence_cache, symbol: str, order: _Order, direction: int) -> np.ndarray:
+def check_contributions_problem(function: str, params, x, y, h0, wrt, options: dict):
+    """The checked problem and the Slot of `wrt`, for `network_contributions` and its autograd witness:
+    a recurrent weight of this network, target "each_step", no lengths, no truncation."""
+    checked = Options.parse(function, options, network=True)
+    problem = check_network_problem(params, x, y, h0, checked)
+    p = problem.params
+    slot = slot_of(wrt) if isinstance(wrt, str) else None
+    if slot is None or slot.layer is None or wrt not in p.arrays:
+        recurrent = [name for name in p.keys() if slot_of(name).layer is not None]
+        raise ValueError(f"wrt: expected one of the network's recurrent weights {recurrent}, got {wrt!r}")
+    if problem.target != "each_step":
+        raise ValueError(f"target: {function} needs target='each_step', got {problem.target!r}")
+    for name in ("lengths", "truncate"):
+        if getattr(problem, name) is not None:
+            raise ValueError(f"{name}: {function} needs {name}=None, got {getattr(problem, name)!r}")
+    return problem, slot
+
+
+def _terms_by_step(sequence_cache, symbol: str, order: TimeOrder, direction: int) -> np.ndarray:
     """Per natural step k, the immediate partial of that step times the gradient it received."""
     trace = sequence_cache.trace
     back = lambda per_step: order.back(direction, per_step)          # noqa: E731 (frame → natural time)

@@ -17,7 +17,7 @@ from typing import Iterator, Mapping
 import numpy as np
 
 from .checks import check_count, check_fits_in_memory, check_flag, check_seed
-from .names import CELL_NAMES, GATES, HEAD_SYMBOLS, LAYER_SYMBOLS, network_names, slot_of, torch_name
+from .names import CELL_NAMES, MODE_CELLS, GATES, HEAD_SYMBOLS, LAYER_SYMBOLS, network_names, slot_of, torch_name
 from .params import SUPPORTED_DTYPES, as_float_dtype
 
 
@@ -56,7 +56,6 @@ class NetworkParams:
         if not isinstance(self.arrays, Mapping):
             raise TypeError(f"state: expected a mapping of parameter names to arrays, got {type(self.arrays).__name__}")
         arrays = {name: _as_param_array(name, value) for name, value in self.arrays.items()}
-        object.__setattr__(self, "arrays", arrays)
         order = _check_keys(arrays)
         arrays = {name: arrays[name] for name in order}              # PyTorch's state-dict order
         object.__setattr__(self, "arrays", arrays)
@@ -165,7 +164,7 @@ class NetworkParams:
         `batch_first=True` to `bptt` for (B, T, I) inputs.
         """
         mode = getattr(rnn, "mode", None)
-        cell = {"RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu", "LSTM": "lstm", "GRU": "gru"}.get(mode)
+        cell = MODE_CELLS.get(mode)
         if cell is None:
             raise TypeError(f"rnn: expected an nn.RNN, nn.LSTM or nn.GRU, got {type(rnn).__name__}")
         if getattr(rnn, "dropout", 0):
@@ -240,27 +239,19 @@ class NetworkParams:
         G, H = len(GATES[cell]), hidden_size
         H_out = proj_size or H
         D = 2 if bidirectional else 1
+        # An upper bound on the parameters (every layer charged for both input widths and a
+        # projection), enough to refuse sizes that cannot fit before anything is drawn.
         per_layer = G * H * (input_size + D * H_out + H_out + 2) + H_out * H
         elements = num_layers * D * per_layer + output_size * (D * H_out + 1)
         check_fits_in_memory([("hidden_size", elements * 8 + elements * dtype.itemsize,
-                               f"{elements} parameters, drawn in float64")])
+                               f"at most {elements} parameters (the network's sizes), drawn in float64")])
         generator = np.random.default_rng(rng)
-        shapes = {
-            "U": lambda layer: (G * H, input_size if layer == 0 else D * H_out),
-            "W": lambda layer: (G * H, H_out),
-            "b_ih": lambda layer: (G * H,),
-            "b_hh": lambda layer: (G * H,),
-            "W_hr": lambda layer: (H_out, H),
-        }
+        sizes_ = dict(G=G, H=H, H_out=H_out, I=input_size, D=D, O=output_size)
         state = {}
         for name in network_names(num_layers=num_layers, bidirectional=bidirectional, bias=bias, proj_size=proj_size):
             slot = slot_of(name)
-            if slot.layer is None:
-                bound = 1.0 / np.sqrt(D * H_out)
-                shape = (output_size, D * H_out) if slot.symbol == "V" else (output_size,)
-            else:
-                bound = 1.0 / np.sqrt(H)
-                shape = shapes[slot.symbol](slot.layer)
+            bound = 1.0 / np.sqrt(D * H_out if slot.layer is None else H)   # nn.Linear's fan-in, or 1/√H
+            shape = _expected_shape(slot, **sizes_)
             state[name] = generator.uniform(-bound, bound, size=shape).astype(dtype)
         return cls(cell, state)
 
@@ -364,6 +355,19 @@ def _check_dtypes(arrays: dict) -> None:
         raise TypeError(f"state: expected one dtype for every parameter, got {listed}")
 
 
+def _expected_shape(slot, *, G: int, H: int, H_out: int, I: int, D: int, O: int) -> tuple:
+    """The shape of the parameter at `slot` (names.py's table)."""
+    return {
+        "U": (G * H, I if slot.layer == 0 else D * H_out),
+        "W": (G * H, H_out),
+        "b_ih": (G * H,),
+        "b_hh": (G * H,),
+        "W_hr": (H_out, H),
+        "V": (O, D * H_out),
+        "c": (O,),
+    }[slot.symbol]
+
+
 def _check_shapes(p: NetworkParams) -> None:
     """Every shape must follow from I (weight_ih_l0), G·H and H_out (weight_hh_l0), O (head.weight)."""
     for name, array in p.items():
@@ -387,16 +391,7 @@ def _check_shapes(p: NetworkParams) -> None:
             f"state['weight_hh_l0']: expected {G * H} x {p.proj_size or H} (G·H x H_out), got shape {W0.shape}"
         )
     for name, array in p.items():
-        slot = slot_of(name)
-        expected = {
-            "U": (G * H, I if slot.layer == 0 else D * H_out),
-            "W": (G * H, H_out),
-            "b_ih": (G * H,),
-            "b_hh": (G * H,),
-            "W_hr": (H_out, H),
-            "V": (O, D * H_out),
-            "c": (O,),
-        }[slot.symbol]
+        expected = _expected_shape(slot_of(name), G=G, H=H, H_out=H_out, I=I, D=D, O=O)
         if array.shape != expected:
             raise ValueError(
                 f"state[{name!r}]: expected shape {expected} (I={I}, H={H}, H_out={H_out}, D={D}, O={O}, "

@@ -16,7 +16,7 @@ import numpy as np
 from .network_params import NetworkParams
 from .options import Options
 from .checks import as_array, as_float_array, as_labels, check_flag, nbytes
-from .validation import LOSSES, REDUCTIONS, CallerLayout, _check_finite, _check_targets, check_option, check_x
+from .validation import LOSSES, REDUCTIONS, CallerLayout, check_finite, check_targets, check_option, check_x
 
 TARGETS = ("each_step", "last")
 
@@ -44,7 +44,12 @@ class NetworkProblem(CallerLayout):
     reduction: str
     batched: bool
     batch_first: bool
-    h0_given: bool
+
+    def initial_state(self, index: int) -> tuple:
+        """The initial state of layer·D + direction `index`: (B, ·) arrays, zeros where h0 was None."""
+        sizes = (self.params.output_hidden_size, self.params.hidden_size)
+        return tuple(np.zeros((self.B, sizes[i]), dtype=self.params.dtype) if state is None else state
+                     for i, state in enumerate(self.state0[index]))
 
     def state_to_caller_layout(self, stacked: np.ndarray) -> np.ndarray:
         """(L·D, B, ·) as the caller's h0: (L·D, ·) when unbatched."""
@@ -66,7 +71,7 @@ def check_network_problem(params, x, y, h0, options: Options, *, need_y: bool = 
         )
     _check_truncate(truncate, params)
     for name, array in params.items():
-        _check_finite(f"[{name!r}]", array, prefix="params")
+        check_finite(f"[{name!r}]", array, prefix="params")
     dtype, I = params.dtype, params.input_size
 
     x, x_tb, batched = check_x(x, dtype, I, batch_first, "weight_ih_l0",
@@ -78,13 +83,12 @@ def check_network_problem(params, x, y, h0, options: Options, *, need_y: bool = 
     y_checked = None
     if need_y:
         if target == "each_step":
-            y_checked = _check_targets(y, loss, x.shape[:-1], params.output_size, dtype, batched, batch_first)
+            y_checked = check_targets(y, loss, x.shape[:-1], params.output_size, dtype, batched, batch_first)
         else:
             y_checked = _check_last_targets(y, loss, B, params.output_size, dtype, batched, x.shape[:-1])
     return NetworkProblem(
         params=params, x=x_tb, y=y_checked, state0=state0, lengths=lengths, mask=mask, target=target,
         truncate=truncate, loss=loss, reduction=reduction, batched=batched, batch_first=batch_first,
-        h0_given=h0 is not None,
     )
 
 
@@ -161,7 +165,7 @@ def _check_initial_state(h0, params: NetworkParams, B: int, batched: bool) -> li
                 f"{name}: expected shape {what} = {expected} (L={params.num_layers} layers, D={params.num_directions} "
                 f"directions; batch_first never applies to it), got {array.shape}"
             )
-        _check_finite(name, array)
+        check_finite(name, array)
         arrays[name] = array if batched else array[:, None]
     return [tuple(arrays[name][i] for name in shapes) for i in range(LD)]
 
@@ -171,14 +175,17 @@ def _check_last_targets(y, loss, B: int, O: int, dtype, batched: bool, x_lead: t
     lead = (B,) if batched else ()
     what = "labels" if loss == "cross_entropy" else "targets"
     per_step_shape = x_lead if loss == "cross_entropy" else x_lead + (O,)
-    per_step_hint = f" (per-step {what} {per_step_shape} are for target='each_step')" if np.shape(y) == per_step_shape else ""
+
+    def hint(shape) -> str:
+        return f" (per-step {what} {per_step_shape} are for target='each_step')" if shape == per_step_shape else ""
+
     if loss == "cross_entropy":
         y = as_array("y", y)
         if y.dtype.kind not in "iu":
             raise TypeError(f"y: expected integer class labels for loss='cross_entropy', got dtype {y.dtype}")
         if y.shape != lead:
             raise ValueError(
-                f"y: expected one class label per sequence for target='last', shape {lead}, got {y.shape}{per_step_hint}"
+                f"y: expected one class label per sequence for target='last', shape {lead}, got {y.shape}{hint(y.shape)}"
             )
         y = as_labels("y", y, O)
     else:
@@ -186,7 +193,7 @@ def _check_last_targets(y, loss, B: int, O: int, dtype, batched: bool, x_lead: t
         if y.shape != lead + (O,):
             raise ValueError(
                 f"y: expected one MSE target per sequence for target='last', shape {lead + (O,)}, "
-                f"got {y.shape}{per_step_hint}"
+                f"got {y.shape}{hint(y.shape)}"
             )
-        _check_finite("y", y)
+        check_finite("y", y)
     return y if batched else y[None]

@@ -91,7 +91,7 @@ def check_params(params) -> RNNParams:
             "build one with RNNParams(U=..., W=..., V=..., b=..., c=...) or RNNParams.random(...)"
         )
     for name, array in params.items():
-        _check_finite(name, array, prefix="params.")
+        check_finite(name, array, prefix="params.")
     return params
 
 
@@ -124,10 +124,10 @@ def check_problem(params, x, y, h0, options: Options | None = None, *, need_y: b
                 f"h0: expected shape {what} = {expected} (batch_first never applies to h0), "
                 f"got {h0.shape}"
             )
-        _check_finite("h0", h0)
+        check_finite("h0", h0)
         h0 = h0 if batched else h0[None]
 
-    y_tb = _check_targets(y, loss, x.shape[:-1], O, dtype, batched, batch_first) if need_y else None
+    y_tb = check_targets(y, loss, x.shape[:-1], O, dtype, batched, batch_first) if need_y else None
     return Problem(
         params=params,
         x=x_tb,
@@ -164,11 +164,11 @@ def check_x(x, dtype, I: int, batch_first: bool, source: str, working_set) -> tu
     if B == 0:
         raise ValueError(f"x: expected a non-empty batch (B >= 1), got shape {x.shape}")
     check_fits_in_memory(working_set(T, B))
-    _check_finite("x", x)
+    check_finite("x", x)
     return x, x_tb, batched
 
 
-def _check_targets(y, loss, lead_shape, O, dtype, batched, batch_first) -> np.ndarray:
+def check_targets(y, loss, lead_shape, O, dtype, batched, batch_first) -> np.ndarray:
     """Labels (cross-entropy) or targets (MSE), in the layout of x."""
     if loss == "cross_entropy":
         y = as_array("y", y)
@@ -190,7 +190,7 @@ def _check_targets(y, loss, lead_shape, O, dtype, batched, batch_first) -> np.nd
                 f"y: expected MSE targets shaped like o, {_layout(batched, batch_first, 'O')} = {expected}, "
                 f"got {y.shape}"
             )
-        _check_finite("y", y)
+        check_finite("y", y)
     return _time_major(y, batched, batch_first)
 
 
@@ -219,7 +219,7 @@ def _working_set(T: int, B: int, I: int, H: int, O: int, dtype) -> list[tuple[st
     ]
 
 
-def _check_finite(name: str, array: np.ndarray, prefix: str = "") -> None:
+def check_finite(name: str, array: np.ndarray, prefix: str = "") -> None:
     # Fast path: Σ a² is finite only if every element is. A NaN or inf always
     # makes it non-finite; so can huge finite values (overflow), which the full
     # check below then lets through.

@@ -109,3 +109,20 @@ def test_bad_arguments_are_named():
         state_jacobian(p, x, h0, t=2, k=0, layer=2)
     with pytest.raises(ValueError, match="^block: "):
         state_jacobian(p, x, h0, t=2, k=0).block("c", "h")
+
+
+def test_the_autograd_witnesses_check_like_the_manual_ones_and_leave_torchs_generator_alone():
+    import torch
+
+    from manual_bptt.problems import random_network_problem
+
+    problem = random_network_problem(T=3, B=2, cell="lstm", seed=0)
+    p, x, y, h0 = problem.params, problem.x, problem.y, problem.h0
+    with pytest.raises(ValueError, match="^lengths: torch_network_contributions needs lengths=None"):
+        torch_network_contributions(p, x, y, h0, lengths=np.array([3, 2]))
+    with pytest.raises(ValueError, match="^wrt: "):
+        torch_network_contributions(p, x, y, h0, wrt="head.weight")
+    before = torch.random.get_rng_state()
+    torch_network_contributions(p, x, y, h0, wrt="weight_hh_l1_reverse")
+    torch_state_jacobian(p, x, h0, t=2, k=1, layer=1)
+    assert torch.equal(before, torch.random.get_rng_state())

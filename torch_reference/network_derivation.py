@@ -18,7 +18,8 @@ from torch.autograd.functional import jacobian
 from torch.func import functional_call
 
 from manual_bptt import NetworkParams
-from manual_bptt.names import LAYER_SYMBOLS, slot_of, torch_name
+from manual_bptt.names import LAYER_SYMBOLS, torch_name
+from manual_bptt.network_derivation import check_contributions_problem
 from manual_bptt.network_validation import NetworkProblem, check_network_problem
 from manual_bptt.options import Options, takes_options
 
@@ -43,20 +44,17 @@ class _Unrolled:
                     options["nonlinearity"] = p.cell[len("rnn_"):]
                 if p.proj_size:
                     options["proj_size"] = p.proj_size
-                self.modules[layer, direction] = _MODULES[p.cell](**options)
+                # On the meta device: no draw from torch's global generator (every weight is swapped in).
+                module = _MODULES[p.cell](**options, device="meta").to_empty(device="cpu")
+                self.modules[layer, direction] = module
                 self.weights[layer, direction] = {
                     torch_name(symbol, 0, 0): torch.tensor(getattr(w, symbol))
                     for symbol in LAYER_SYMBOLS if getattr(w, symbol) is not None
                 }
 
     def initial_state(self, layer: int, direction: int) -> tuple:
-        p, problem = self.p, self.problem
-        given = problem.state0[layer * p.num_directions + direction]
-        sizes = (p.output_hidden_size, p.hidden_size)
-        return tuple(
-            torch.zeros((problem.B, sizes[i]), dtype=torch_dtype(p.dtype)) if s is None else torch.tensor(s)
-            for i, s in enumerate(given)
-        )
+        index = layer * self.p.num_directions + direction
+        return tuple(torch.tensor(state) for state in self.problem.initial_state(index))
 
     def step(self, layer: int, direction: int, x_t: torch.Tensor, state: tuple, swap: dict | None = None) -> tuple:
         """One time step of PyTorch's own cell, with `swap` replacing some of its weights."""
@@ -72,10 +70,8 @@ class _Unrolled:
 def torch_network_contributions(params: NetworkParams, x, y, h0=None, *, wrt: str = "weight_hh_l0",
                                 **options) -> np.ndarray:
     """(T, T, *shape of wrt): [t-1, k-1] = ∂L(t)/∂(copy k of wrt), by autograd."""
-    options = Options.parse("torch_network_contributions", options, network=True)
-    problem = check_network_problem(params, x, y, h0, options)
+    problem, slot = check_contributions_problem("torch_network_contributions", params, x, y, h0, wrt, options)
     p = problem.params
-    slot = slot_of(wrt)
     T, D = problem.T, p.num_directions
     net = _Unrolled(problem)
     shared = torch.tensor(p[wrt])

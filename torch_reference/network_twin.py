@@ -98,11 +98,8 @@ def _initial_states(problem: NetworkProblem) -> tuple[torch.Tensor, ...]:
     p = problem.params
     sizes = [p.output_hidden_size] + ([p.hidden_size] if p.cell == "lstm" else [])
     tensors = []
-    for i, size in enumerate(sizes):
-        if problem.h0_given:                                         # the checked (B, ·) arrays, stacked
-            stacked = np.stack([state[i] for state in problem.state0])
-        else:
-            stacked = np.zeros((len(problem.state0), problem.B, size), dtype=p.dtype)
+    for i in range(len(sizes)):
+        stacked = np.stack([problem.initial_state(index)[i] for index in range(len(problem.state0))])
         tensors.append(tensor_copy(problem.state_to_caller_layout(stacked)).requires_grad_())
     return tuple(tensors)
 

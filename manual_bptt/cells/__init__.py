@@ -5,12 +5,15 @@ backward pass; the sequence engine (sequence.py) runs it over time, in either
 direction, with a mask for padded steps, and does every product over all steps
 at once. The contract, for a layer's weights w (names.py) and T steps of B rows:
 
+    cell.state_names                  ("h",) or ("h", "c"): the states, in the order of every tuple below
     trace = cell.start(w, ax, state0)
         ax:      (T, B, G·H) the input side of every pre-activation, U x(t) + cell.input_bias(w),
                  computed by the engine in one product (the trace may overwrite it)
         state0:  a tuple of (B, ·) arrays, (h0,) or (h0, c0)
     trace.states                      a tuple of (T+1, B, ·) arrays, states[i][t] = state(t), [0] = state0
     trace.step(t)                     fills state(t+1) from state(t) (Python index t is step t+1)
+    trace.begin_backward()            once, after the forward loop: every step's local derivatives
+                                      at once; creates da_x and da_h
     trace.step_backward(t, dstate)    dstate holds ∂L/∂state(t+1) (in place); it writes the step's
                                       pre-activation gradients into trace.da_x[t] and trace.da_h[t]
                                       and leaves ∂L/∂state(t) in dstate

@@ -23,7 +23,6 @@ from .. import activations
 class ElmanCell:
     """tanh or relu; one gate block (G = 1), one state (h)."""
 
-    gates = 1
     state_names = ("h",)
 
     def __init__(self, nonlinearity: str):
@@ -47,7 +46,7 @@ class ElmanTrace:
         T, B, H = ax.shape
         self.nonlinearity = nonlinearity
         self.W = w.W
-        self.WT = np.ascontiguousarray(w.W.T)                      # Wᵀ once: BLAS is faster on it
+        self.WT = np.ascontiguousarray(w.W.T)                      # Wᵀ once, contiguous, as rnn.py does for BLAS
         self.phi = activations.PHI[nonlinearity]
         self.a = ax                                                # becomes a(t) in place
         self.h = np.empty((T + 1, B, H), dtype=ax.dtype)

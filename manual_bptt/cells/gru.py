@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .lstm import _sigmoid
+from ..activations import sigmoid
 
 
 class GRUCell:
     """Three gate blocks (G = 3), one state (h)."""
 
-    gates = 3
     state_names = ("h",)
 
     def input_bias(self, w):
@@ -51,6 +50,9 @@ class GRUCell:
 
 
 class GRUTrace:
+    """One sequence's GRU values. `gate` is the engine's ax, overwritten by the activations
+    [r, z, n]; `hn` keeps W_hn h(t-1) + b_hn, which the backward pass needs for ∂L/∂r."""
+
     def __init__(self, w, ax: np.ndarray, h0: np.ndarray):
         T, B, G_H = ax.shape
         H = G_H // 3
@@ -70,7 +72,7 @@ class GRUTrace:
         np.dot(self.h[t], self.WT, out=gh)                         # W h(t-1), all three blocks
         rz = a[:, :2 * H]
         rz += gh[:, :2 * H]
-        _sigmoid(rz, rz)                                           # r, z = σ(input side + W_r,z h(t-1))
+        sigmoid(rz, rz)                                           # r, z = σ(input side + W_r,z h(t-1))
         hn = self.hn[t]
         if self.b_hn is None:
             hn[...] = gh[:, 2 * H:]

@@ -26,20 +26,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def _sigmoid(a: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """σ(a) = 1 / (1 + e^(-a)), written as ½(1 + tanh(a/2)): the same function, and no
-    overflow of e^(-a) for very negative a."""
-    np.multiply(a, 0.5, out=out)
-    np.tanh(out, out=out)
-    out += 1
-    out *= 0.5
-    return out
-
-
 class LSTMCell:
     """Four gate blocks (G = 4), two states (h, c); h is projected when W_hr is present."""
 
-    gates = 4
     state_names = ("h", "c")
 
     def input_bias(self, w):
@@ -53,6 +42,10 @@ class LSTMCell:
 
 
 class LSTMTrace:
+    """One sequence's LSTM values. `gate` is the engine's ax, overwritten by a(t) and then by
+    the activations [i, f, g, o]; without a projection `m` is a view of h[1:], so the engine's
+    mask, holding h at padded steps, holds m there too (those steps get no gradient)."""
+
     def __init__(self, w, ax: np.ndarray, state0: tuple):
         T, B, G_H = ax.shape
         H = G_H // 4
@@ -71,20 +64,22 @@ class LSTMTrace:
         self.recurrent = np.empty((B, G_H), dtype=ax.dtype)
         self.ig = np.empty((B, H), dtype=ax.dtype)
         # All four gates with one tanh: σ(a) = ½ tanh(a/2) + ½ for i, f, o and tanh(a) for g,
-        # i.e. act = tanh(a ⊙ s) ⊙ s + k with s = ½ (1 for g) and k = ½ (0 for g).
-        # Four calls per step instead of nine: it halves the LSTM's per-step time at small sizes.
-        half = np.full(G_H, 0.5, dtype=ax.dtype)
-        half[2 * H:3 * H] = 1
-        self.s, self.k = half, np.where(half == 1, 0, 0.5).astype(ax.dtype)
+        # i.e. tanh(a ⊙ scale) ⊙ scale + shift with scale = ½ (1 on g) and shift = ½ (0 on g).
+        # Four calls per step instead of nine (with the backward's to_da: 1.07x, 1.18x and
+        # 1.24x faster per call at the tiny, small and long sizes, measured A/B in one process).
+        self.scale = np.full(G_H, 0.5, dtype=ax.dtype)
+        self.scale[2 * H:3 * H] = 1
+        self.shift = np.full(G_H, 0.5, dtype=ax.dtype)
+        self.shift[2 * H:3 * H] = 0
 
     def step(self, t: int) -> None:
         H, a = self.H, self.gate[t]
         np.dot(self.h[t], self.WT, out=self.recurrent)             # W h(t-1)
         a += self.recurrent                                        # a(t) = U x(t) + b + W h(t-1)
-        a *= self.s
+        a *= self.scale
         np.tanh(a, out=a)
-        a *= self.s
-        a += self.k                                                # i, f, o = σ(a_i, a_f, a_o); g = tanh(a_g)
+        a *= self.scale
+        a += self.shift                                               # i, f, o = σ(a_i, a_f, a_o); g = tanh(a_g)
         i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
         c = self.c[t + 1]
         np.multiply(f, self.c[t], out=c)                           # c(t) = f ⊙ c(t-1)
