@@ -83,3 +83,15 @@ def test_bad_manual_is_a_usage_error(capsys):
         bptt_main(["sweep", "--manual", "no_such_module_here:f"])
     assert exited.value.code == 2
     assert "--manual" in capsys.readouterr().err
+
+
+def test_networks_sweep_clean_and_a_wrong_network_candidate_fails(capsys):
+    from torch_reference.sweep import main
+
+    assert main(["--networks", "-n", "40", "--seed", "2", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "40 problems, 0 FAIL" in out and "weight_hh" in out and "cell " in out
+    assert main(["--networks", "-n", "40", "--seed", "2", "--no-progress",
+                 "--manual", "tests.wrong_bptt:reverse_direction_W_transposed"]) == 1
+    out = capsys.readouterr().out
+    assert "random_network_problem(" in out and "FAIL weight_hh_l" in out

@@ -24,3 +24,16 @@ def V_off_by_1e_3(params, x, y, h0=None, **options):
 
 def raises(params, x, y, h0=None, **options):
     raise RuntimeError("this candidate always raises")
+
+
+def reverse_direction_W_transposed(params, x, y, h0=None, **options):
+    """For networks: ∂L/∂W of the top layer's reverse direction (or, with one direction,
+    of the top layer) transposed — a square weight only when H_out = H."""
+    L, g = bptt(params, x, y, h0, **options)
+    top = params.num_layers - 1
+    name = f"weight_hh_l{top}" + ("_reverse" if params.bidirectional else "")
+    if g.params[name].shape[0] == g.params[name].shape[1]:
+        g.params[name] = g.params[name].T.copy()
+    else:
+        g.params[name] = g.params[name] * 1.01
+    return L, g

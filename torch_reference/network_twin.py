@@ -11,6 +11,8 @@ behaviour, not a copy of the manual code's:
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -53,7 +55,9 @@ def build_network(params: NetworkParams, *, batch_first: bool = False) -> tuple[
 def network_torch_bptt(params, x, y, h0, options: Options) -> tuple[float, NetworkGrads]:
     """The network `bptt`'s result by torch.autograd on the twin (`torch_bptt` calls this)."""
     problem = check_network_problem(params, x, y, h0, options)
-    with with_autograd():
+    with with_autograd(), warnings.catch_warnings():
+        # PyTorch's notice that nn.LSTM(proj_size>0) runs on its default kernels: nothing to act on.
+        warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
         L, grads = _autograd(problem)
     check_finite_network_result(problem, L, grads, computed_by="torch.autograd")
     return L, grads

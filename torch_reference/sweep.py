@@ -18,14 +18,15 @@ import importlib
 import multiprocessing
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from manual_bptt import GRAD_NAMES, bptt
 from manual_bptt.extras import require
-from manual_bptt.problems import random_problem
+from manual_bptt.names import HEAD_SYMBOLS, LAYER_SYMBOLS, slot_of
+from manual_bptt.problems import random_network_problem, random_problem
 from manual_bptt.validation import LOSSES, NONLINEARITIES, REDUCTIONS
 
 from .autograd import compare
@@ -39,6 +40,13 @@ LAYOUTS = ("time_major", "batch_first", "unbatched")
 #: The options a summary counts, in the order it prints them.
 OPTIONS = ("dtype", "nonlinearity", "loss", "reduction", "layout", "h0")
 ROW_NAMES = ("L",) + GRAD_NAMES
+#: With --networks: the space of `network_problems` (manual_bptt.strategies), and the rows
+#: summarised per kind of parameter (every layer and direction of weight_hh is one row).
+NETWORK_OPTIONS = ("dtype", "cell", "layers", "directions", "lengths", "target", "truncate", "loss",
+                   "reduction", "layout", "h0")
+NETWORK_ROW_NAMES = ("L",) + tuple(LAYER_SYMBOLS.values()) + tuple(HEAD_SYMBOLS.values()) + ("h0", "c0", "x")
+MAX_NETWORK_T, MAX_NETWORK_B, MAX_NETWORK_SIZE = 12, 4, 6
+CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
 #: Problems handed to a worker at a time: enough to hide the inter-process cost.
 CHUNK = 16
 
@@ -63,9 +71,45 @@ def draw_recipe(rng: np.random.Generator) -> dict:
     )
 
 
+def draw_network_recipe(rng: np.random.Generator) -> dict:
+    """The keyword arguments of one `random_network_problem` call, every option drawn uniformly."""
+    layout = LAYOUTS[rng.integers(len(LAYOUTS))]
+    T, H = int(rng.integers(1, MAX_NETWORK_T + 1)), int(rng.integers(1, MAX_NETWORK_SIZE + 1))
+    cell = CELLS[rng.integers(len(CELLS))]
+    bidirectional = bool(rng.integers(2))
+    truncate = None if bidirectional or rng.integers(2) else int(rng.integers(1, T + 3))
+    return dict(
+        T=T, B=1 if layout == "unbatched" else int(rng.integers(1, MAX_NETWORK_B + 1)),
+        I=int(rng.integers(1, MAX_NETWORK_SIZE + 1)), H=H, O=int(rng.integers(1, MAX_NETWORK_SIZE + 1)),
+        cell=cell, num_layers=int(rng.integers(1, 4)), bidirectional=bidirectional, bias=bool(rng.integers(2)),
+        proj_size=int(rng.integers(1, H)) if cell == "lstm" and H > 1 and rng.integers(2) else 0,
+        lengths="none" if layout == "unbatched" else ("none", "full", "random", "one")[rng.integers(4)],
+        target=("each_step", "last")[rng.integers(2)], truncate=truncate, seed=int(rng.integers(2**32)),
+        dtype=DTYPES[rng.integers(2)], loss=LOSSES[rng.integers(len(LOSSES))],
+        reduction=REDUCTIONS[rng.integers(len(REDUCTIONS))], batch_first=layout == "batch_first",
+        batched=layout != "unbatched", random_h0=bool(rng.integers(2)),
+    )
+
+
+def is_network(recipe: dict) -> bool:
+    return "cell" in recipe
+
+
+def row_kind(name: str) -> str:
+    """A report row's name, or for a network weight its kind (weight_hh_l1_reverse → weight_hh)."""
+    slot = slot_of(name)
+    return LAYER_SYMBOLS[slot.symbol] if slot is not None and slot.layer is not None else name
+
+
 def option_values(recipe: dict) -> dict:
-    """The value of each of OPTIONS in a recipe."""
+    """The value of each of OPTIONS (NETWORK_OPTIONS for a network) in a recipe."""
     layout = "unbatched" if not recipe["batched"] else "batch_first" if recipe["batch_first"] else "time_major"
+    if is_network(recipe):
+        return dict(dtype=recipe["dtype"], cell=recipe["cell"] + ("+proj" if recipe["proj_size"] else ""),
+                    layers=str(recipe["num_layers"]), directions="2" if recipe["bidirectional"] else "1",
+                    lengths=recipe["lengths"], target=recipe["target"],
+                    truncate="none" if recipe["truncate"] is None else "k", loss=recipe["loss"],
+                    reduction=recipe["reduction"], layout=layout, h0="random" if recipe["random_h0"] else "None")
     return dict(dtype=recipe["dtype"], nonlinearity=recipe["nonlinearity"], loss=recipe["loss"],
                 reduction=recipe["reduction"], layout=layout,
                 h0="random" if recipe["random_h0"] else "None")
@@ -86,7 +130,7 @@ class Outcome:
 
     def reproduction(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.recipe.items())
-        return f"random_problem({args})"
+        return f"{'random_network_problem' if is_network(self.recipe) else 'random_problem'}({args})"
 
 
 def load_manual(spec: str | None):
@@ -106,12 +150,15 @@ def check_one(recipe: dict, manual=bptt) -> Outcome:
     """Build the problem, run the candidate and autograd, and judge every row as `compare`
     does: the fixed tolerance, and on an ill-conditioned problem what rounding explains
     (a float32 gradient that is a small difference of large terms is no false alarm)."""
-    problem = random_problem(**recipe)
+    problem = random_network_problem(**recipe) if is_network(recipe) else random_problem(**recipe)
     try:
         report = problem.run(compare, manual=manual)
     except Exception as error:  # a candidate that raises is a failure, reported as such
         return Outcome(recipe, {}, ("error",), f"{type(error).__name__}: {error}")
-    ratios = {row.name: row.ratio for row in report.rows}
+    ratios = {}
+    for row in report.rows:                                         # the worst row of each kind
+        kind = row_kind(row.name)
+        ratios[kind] = row.ratio if kind not in ratios or not row.ratio <= ratios[kind] else ratios[kind]
     return Outcome(recipe, ratios, tuple(row.name for row in report.failures()))
 
 
@@ -119,9 +166,10 @@ def check_one(recipe: dict, manual=bptt) -> Outcome:
 class SweepSummary:
     """Counts per option value, the worst ratio per (row, dtype), and every failing outcome."""
 
+    networks: bool = False
     count: int = 0
-    per_option: dict = field(default_factory=lambda: {name: Counter() for name in OPTIONS})
-    failed_per_option: dict = field(default_factory=lambda: {name: Counter() for name in OPTIONS})
+    per_option: dict = field(default_factory=lambda: defaultdict(Counter))
+    failed_per_option: dict = field(default_factory=lambda: defaultdict(Counter))
     worst: dict = field(default_factory=dict)          # (row, dtype) -> (ratio, Outcome)
     failures: list = field(default_factory=list)
 
@@ -132,7 +180,7 @@ class SweepSummary:
     def add(self, outcome: Outcome) -> None:
         self.count += 1
         values = option_values(outcome.recipe)
-        for name in OPTIONS:
+        for name in values:
             self.per_option[name][values[name]] += 1
             if not outcome.ok:
                 self.failed_per_option[name][values[name]] += 1
@@ -145,16 +193,17 @@ class SweepSummary:
 
     def table(self) -> str:
         lines = [f"{self.count} problems, {len(self.failures)} FAIL", "", "problems per option (FAIL):"]
-        for name in OPTIONS:
+        for name in (NETWORK_OPTIONS if self.networks else OPTIONS):
             cells = [f"{value} {n} ({self.failed_per_option[name][value]})"
                      for value, n in sorted(self.per_option[name].items())]
             lines.append(f"  {name:<13}" + "   ".join(cells))
+        width = 12 if self.networks else 5
         lines += ["", "worst ratio max|Δ|/max|ref| per gradient:",
-                  f"  {'name':<5}{'float64':>12}{'float32':>12}"]
-        for row in ROW_NAMES:
+                  f"  {'name':<{width}}{'float64':>12}{'float32':>12}"]
+        for row in (NETWORK_ROW_NAMES if self.networks else ROW_NAMES):
             cells = [f"{self.worst[(row, d)][0]:12.3e}" if (row, d) in self.worst else f"{'-':>12}"
                      for d in DTYPES]
-            lines.append(f"  {row:<5}" + "".join(cells))
+            lines.append(f"  {row:<{width}}" + "".join(cells))
         if self.failures:
             lines += ["", "failures (paste a line into Python to rebuild the problem):"]
             for outcome in sorted(self.failures, key=lambda o: repr(o.recipe)):
@@ -191,12 +240,14 @@ def _check_in_worker(recipe: dict) -> Outcome:
 
 
 def run_sweep(n: int, *, seed: int = 0, jobs: int = 1, manual: str | None = None,
-              progress: bool = True) -> SweepSummary:
-    """Check n problems drawn from `seed`, over `jobs` worker processes (1: in this process)."""
+              progress: bool = True, networks: bool = False) -> SweepSummary:
+    """Check n problems drawn from `seed`, over `jobs` worker processes (1: in this process);
+    whole networks (every cell and network option) when `networks` is True."""
     rng = np.random.default_rng(seed)
-    recipes = [draw_recipe(rng) for _ in range(n)]
+    draw = draw_network_recipe if networks else draw_recipe
+    recipes = [draw(rng) for _ in range(n)]
     tqdm = require("tqdm", purpose="bptt sweep's progress bar").tqdm if progress else None
-    summary = SweepSummary()
+    summary = SweepSummary(networks=networks)
     if jobs == 1:
         candidate = load_manual(manual)
         outcomes = (check_one(recipe, candidate) for recipe in recipes)
@@ -222,6 +273,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_positive, default=1, help="worker processes (default 1: none)")
     p.add_argument("--manual", metavar="MODULE:FUNCTION",
                    help="check this callable (bptt's signature and result) instead of manual_bptt.bptt")
+    p.add_argument("--networks", action="store_true",
+                   help="draw whole networks (nn.RNN/LSTM/GRU, layers, directions, lengths, target, truncation) "
+                        "instead of the one-layer derivation's model")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -235,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with one_thread():
         summary = run_sweep(args.problems, seed=args.seed, jobs=args.jobs, manual=args.manual,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, networks=args.networks)
     print(summary.table())
     print(f"\n{summary.count} problems in {time.perf_counter() - started:.1f} s "
           f"({args.jobs} job{'s' if args.jobs > 1 else ''}, seed {args.seed})")
