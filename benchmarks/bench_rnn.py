@@ -353,11 +353,18 @@ def main(argv=None) -> int:
             achieved = matmul_flops(T, B, I, H, O) / manual_s
             peak = matmul_rate(dtype)
             step_s, _ = per_step_products(B, H, dtype)["NumPy"]
-            step = 2 * B * H * H
+            step = 2 * B * H * H                                   # W h(t-1), and as much for Wᵀ ∂L/∂a(t)
+            recurrence = 2 * T * step
+            # The roofline: the 2T per-step products at their own measured rate, every
+            # other product at the big product's rate, nothing else costing any time.
+            ceiling = matmul_flops(T, B, I, H, O) / (recurrence / (step / step_s)
+                                                      + (matmul_flops(T, B, I, H, O) - recurrence) / peak)
             print(f"large, {dtype}: manual reaches {achieved / 1e9:.1f} GFLOP/s in its matrix products, "
                   f"{achieved / peak:.0%} of NumPy's {peak / 1e9:.1f} GFLOP/s (1024x1024 product, same run); "
-                  f"a step's W h(t-1) ({step / 1e6:.1f} MFLOP, as much again backward) runs at "
-                  f"{step / step_s / 1e9:.1f} GFLOP/s, {step / step_s / peak:.0%} of it")
+                  f"one step's W h(t-1) is {step / 1e6:.1f} MFLOP ({recurrence / matmul_flops(T, B, I, H, O):.0%} "
+                  f"of the pass's FLOPs are in the 2T per-step products) and runs at {step / step_s / 1e9:.1f} "
+                  f"GFLOP/s, {step / step_s / peak:.0%} of it; so even with free element-wise work the pass "
+                  f"could reach at most {ceiling / peak:.0%}")
         for dtype in args.dtypes:
             problem = random_problem(T=T, B=B, I=I, H=H, O=O, seed=0, dtype=dtype)
             itemsize = np.dtype(dtype).itemsize
