@@ -19,8 +19,9 @@ test: $(STAMP)
 test-thorough: $(STAMP)
 	$(BIN)/python -m pytest --hypothesis-profile=thorough
 
-## bench: manual BPTT vs torch.autograd timings: the RNN sizes, then networks and cells (docs/performance.md)
+## bench: manual BPTT vs torch.autograd and JAX: the RNN sizes, then networks and cells (docs/performance.md)
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'
 	$(BIN)/python benchmarks/bench_rnn.py
 	$(BIN)/python benchmarks/bench_networks.py
 
@@ -37,7 +38,7 @@ figures: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,bench,plot,progress,notebook]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,plot,progress,notebook]'
 	touch $(STAMP)
 
 clean:

@@ -24,6 +24,9 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field, fields
 
+from .network_params import NetworkParams
+from .params import RNNParams
+
 #: The keywords only a NetworkParams can use, and the one only an RNNParams can.
 NETWORK_ONLY = ("lengths", "target", "truncate")
 RNN_ONLY = ("nonlinearity",)
@@ -44,7 +47,7 @@ class Options:
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls) if f.name != "given")
+        return _NAMES
 
     @classmethod
     def parse(cls, function: str, keywords: dict, *, network: bool) -> "Options":
@@ -72,9 +75,6 @@ class Options:
     @classmethod
     def for_params(cls, function: str, params, keywords: dict) -> tuple[bool, "Options"]:
         """(is it a network?, the Options) for a function that takes either kind of params."""
-        from .network_params import NetworkParams
-        from .params import RNNParams
-
         if not isinstance(params, (RNNParams, NetworkParams)):
             raise TypeError(
                 f"params: expected an RNNParams or a NetworkParams, got {type(params).__name__}; build one with "
@@ -93,6 +93,10 @@ class Options:
         """The keywords of a network's `bptt`."""
         return dict(lengths=self.lengths, target=self.target, truncate=self.truncate, loss=self.loss,
                     reduction=self.reduction, batch_first=self.batch_first)
+
+
+#: The keywords, read once: every call of bptt parses its keywords against them.
+_NAMES = tuple(f.name for f in fields(Options) if f.name != "given")
 
 
 def takes_options(function):
