@@ -224,3 +224,16 @@ def test_unbatched_network_shapes():
     L, g = problem.run(bptt)
     assert g.x.shape == problem.x.shape and g.h0.shape == problem.h0.shape
     assert problem.run(compare).ok
+
+
+def test_build_network_is_the_way_back_to_a_torch_model():
+    """NetworkParams → (rnn, head) → NetworkParams gives the same arrays, for a projected LSTM."""
+    from torch_reference import build_network
+
+    p = NetworkParams.random(cell="lstm", input_size=3, hidden_size=5, output_size=2, num_layers=2,
+                             bidirectional=True, proj_size=2, rng=3)
+    rnn, head = build_network(p)
+    again = NetworkParams.from_torch(rnn, head)
+    assert again.keys() == p.keys() and again.proj_size == 2
+    for name, array in p.items():
+        np.testing.assert_array_equal(again[name], array, err_msg=name)

@@ -13,6 +13,7 @@
 from manual_bptt import __version__  # one distribution, one version
 
 from .autograd import compare, torch_bptt
+from .network_twin import build_network
 from .twin import RNNTwin, build_twin, twin_to_params
 
-__all__ = ["__version__", "RNNTwin", "build_twin", "compare", "torch_bptt", "twin_to_params"]
+__all__ = ["__version__", "RNNTwin", "build_network", "build_twin", "compare", "torch_bptt", "twin_to_params"]
