@@ -78,22 +78,12 @@ def random_problem(
     Every argument is checked here, before anything is drawn: a bad one is a
     ValueError/TypeError naming it, and so are sizes too large for memory.
     """
-    T, B, I, H, O = (check_count(name, value) for name, value in zip("TBIHO", (T, B, I, H, O)))
-    seed = check_count("seed", seed, minimum=0)                      # an int: the recipe must print it
-    np_dtype = as_float_dtype(dtype)
+    T, B, I, H, O, seed, np_dtype = _checked_recipe(T, B, I, H, O, seed, dtype, loss, reduction, batch_first,
+                                                    batched, random_h0, weight_scale)
     check_option("nonlinearity", nonlinearity, NONLINEARITIES)
-    check_option("loss", loss, LOSSES)
-    check_option("reduction", reduction, REDUCTIONS)
-    for name, flag in (("batch_first", batch_first), ("batched", batched), ("random_h0", random_h0)):
-        check_flag(name, flag)
-    check_fits_in_memory(_problem_needs(T, B, I, H, O, np_dtype, loss))
-    if not batched and B != 1:
-        raise ValueError(f"B: expected B = 1 for an unbatched problem, got B = {B}")
     recipe = dict(T=T, B=B, I=I, H=H, O=O, seed=seed, dtype=np_dtype.name,
                   nonlinearity=nonlinearity, loss=loss, reduction=reduction,
                   batch_first=batch_first, batched=batched, random_h0=random_h0)
-    if not weight_scale_is_valid(weight_scale):
-        raise ValueError(f"weight_scale: expected a positive finite number, got {weight_scale!r}")
     if weight_scale != 1:
         recipe["weight_scale"] = weight_scale
     rng = np.random.default_rng(seed)
@@ -157,24 +147,14 @@ def random_network_problem(
     from .network_params import NetworkParams
     from .network_validation import TARGETS
 
-    T, B, I, H, O = (check_count(name, value) for name, value in zip("TBIHO", (T, B, I, H, O)))
-    seed = check_count("seed", seed, minimum=0)
-    np_dtype = as_float_dtype(dtype)
-    check_option("loss", loss, LOSSES)
-    check_option("reduction", reduction, REDUCTIONS)
+    T, B, I, H, O, seed, np_dtype = _checked_recipe(T, B, I, H, O, seed, dtype, loss, reduction, batch_first,
+                                                    batched, random_h0, weight_scale)
     check_option("target", target, TARGETS)
     check_option("lengths", lengths, ("none", "full", "random", "one"))
-    for name, flag in (("batch_first", batch_first), ("batched", batched), ("random_h0", random_h0)):
-        check_flag(name, flag)
     if truncate is not None:
         check_count("truncate", truncate)
-    if not batched and B != 1:
-        raise ValueError(f"B: expected B = 1 for an unbatched problem, got B = {B}")
     if not batched and lengths != "none":
         raise ValueError(f"lengths: expected 'none' for an unbatched problem (one sequence), got {lengths!r}")
-    check_fits_in_memory(_problem_needs(T, B, I, H, O, np_dtype, loss))
-    if not weight_scale_is_valid(weight_scale):
-        raise ValueError(f"weight_scale: expected a positive finite number, got {weight_scale!r}")
     recipe = dict(T=T, B=B, I=I, H=H, O=O, cell=cell, num_layers=num_layers, bidirectional=bidirectional,
                   bias=bias, proj_size=proj_size, lengths=lengths, target=target, truncate=truncate, seed=seed,
                   dtype=np_dtype.name, loss=loss, reduction=reduction, batch_first=batch_first, batched=batched,
@@ -219,6 +199,24 @@ def weight_scale_is_valid(value) -> bool:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         return False
     return bool(np.isfinite(value) and value > 0)
+def _checked_recipe(T, B, I, H, O, seed, dtype, loss, reduction, batch_first, batched, random_h0, weight_scale):
+    """The checks both problem makers share, before anything is drawn: the sizes and seed as
+    Python ints, the dtype, the options, the flags, the weight scale, and the memory needed."""
+    T, B, I, H, O = (check_count(name, value) for name, value in zip("TBIHO", (T, B, I, H, O)))
+    seed = check_count("seed", seed, minimum=0)                      # an int: the recipe must print it
+    np_dtype = as_float_dtype(dtype)
+    check_option("loss", loss, LOSSES)
+    check_option("reduction", reduction, REDUCTIONS)
+    for name, flag in (("batch_first", batch_first), ("batched", batched), ("random_h0", random_h0)):
+        check_flag(name, flag)
+    if not weight_scale_is_valid(weight_scale):
+        raise ValueError(f"weight_scale: expected a positive finite number, got {weight_scale!r}")
+    check_fits_in_memory(_problem_needs(T, B, I, H, O, np_dtype, loss))
+    if not batched and B != 1:
+        raise ValueError(f"B: expected B = 1 for an unbatched problem, got B = {B}")
+    return T, B, I, H, O, seed, np_dtype
+
+
 def _problem_needs(T: int, B: int, I: int, H: int, O: int, dtype, loss: str) -> list[tuple[str, int, str]]:
     """The bytes random_problem allocates: the parameters, x, y and h0 (each drawn in float64)."""
     shapes = {"U": (H, I), "W": (H, H), "V": (O, H), "b": (H,), "c": (O,)}
