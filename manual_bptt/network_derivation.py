@@ -74,15 +74,22 @@ def state_jacobian(params: NetworkParams, x, h0=None, *, t: int, k: int, layer: 
             raise TypeError(f"{name}: expected an int step index, got {value!r}")
     if not 0 <= k <= t <= problem.T:
         raise ValueError(f"t, k: expected 0 <= k <= t <= T = {problem.T}, got t = {t}, k = {k}")
-    cache = network_forward_checked(problem)
-    trace = cache.layers[layer * p.num_directions + direction].trace
-    trace.begin_backward()
-    sizes = tuple(state.shape[-1] for state in trace.states)
+    index = layer * p.num_directions + direction
+
+    def trace_ready_for_backward():
+        # begin_backward and step_backward overwrite what the forward pass kept (cells/__init__.py),
+        # so every row carries its unit vector back through a fresh forward pass.
+        trace = network_forward_checked(problem).layers[index].trace
+        trace.begin_backward()
+        return trace
+
+    sizes = tuple(state.shape[-1] for state in network_forward_checked(problem).layers[index].trace.states)
     S, B = sum(sizes), problem.B
     matrix = np.zeros((B, S, S), dtype=p.dtype)
     edges = np.cumsum((0,) + sizes)
     for row in range(S):
         # Carry the unit vector e_row back from s(t) to s(k): row `row` of ∂s(t)/∂s(k).
+        trace = trace_ready_for_backward()
         dstate = tuple(np.zeros((B, size), dtype=p.dtype) for size in sizes)
         part = int(np.searchsorted(edges, row, side="right")) - 1
         dstate[part][:, row - edges[part]] = 1

@@ -135,7 +135,10 @@ def _weight_grads(w, trace, x: np.ndarray, dstate: tuple) -> SequenceGrads:
     }
     if w.b_ih is not None:
         grads["b_ih"] = column_sums(da_x)                           # Σ_t ∂L/∂a_x(t)
-        grads["b_hh"] = column_sums(da_h)                           # Σ_t ∂L/∂a_h(t)
+        if trace.da_h is trace.da_x:                                # one pre-activation (Elman, LSTM):
+            grads["b_hh"] = grads["b_ih"].copy()                    # the same sum, not summed twice
+        else:
+            grads["b_hh"] = column_sums(da_h)                       # Σ_t ∂L/∂a_h(t)
     grads.update(trace.extra_grads())
     dx = (da_x @ w.U).reshape(T, B, I)                              # ∂L/∂x(t) = Uᵀ ∂L/∂a_x(t)
     return SequenceGrads(weights=grads, state0=dstate, x=dx)

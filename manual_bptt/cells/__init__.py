@@ -16,7 +16,13 @@ at once. The contract, for a layer's weights w (names.py) and T steps of B rows:
                                       at once; creates da_x and da_h
     trace.step_backward(t, dstate)    dstate holds ∂L/∂state(t+1) (in place); it writes the step's
                                       pre-activation gradients into trace.da_x[t] and trace.da_h[t]
-                                      and leaves ∂L/∂state(t) in dstate
+                                      and leaves ∂L/∂state(t) in dstate; called once per step,
+                                      t = T-1, ..., 0 (or a run of them)
+
+begin_backward and step_backward may reuse the buffers of values the backward pass has
+finished with (the LSTM keeps its local derivatives, then ∂L/∂a(t), over the gate
+activations): the backward pass consumes a trace, and states[1:] (an LSTM's c) are not
+the states any more once it has begun. states[0], h, stays whole: the weight gradients read it.
     trace.da_x, trace.da_h            (T, B, G·H): ∂L/∂(input side), ∂L/∂(hidden side) of the
                                       pre-activations; one array for cells where they are equal
     trace.extra_grads()               gradients of weights the engine does not know (LSTM W_hr)

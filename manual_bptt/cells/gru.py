@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..activations import sigmoid
+from .chunks import time_chunks
 
 
 class GRUCell:
@@ -51,7 +52,8 @@ class GRUCell:
 
 class GRUTrace:
     """One sequence's GRU values. `gate` is the engine's ax, overwritten by the activations
-    [r, z, n]; `hn` keeps W_hn h(t-1) + b_hn, which the backward pass needs for ∂L/∂r."""
+    [r, z, n], and in the backward pass by ∂L/∂a_h(t); `hn` keeps W_hn h(t-1) + b_hn, which
+    the backward pass needs for ∂L/∂r."""
 
     def __init__(self, w, ax: np.ndarray, h0: np.ndarray):
         T, B, G_H = ax.shape
@@ -66,6 +68,7 @@ class GRUTrace:
         self.h[0] = h0
         self.states = (self.h,)
         self.recurrent = np.empty((B, G_H), dtype=ax.dtype)
+        self.r_hn = np.empty((B, H), dtype=ax.dtype)
 
     def step(self, t: int) -> None:
         H, a, gh = self.H, self.gate[t], self.recurrent
@@ -79,7 +82,8 @@ class GRUTrace:
         else:
             np.add(gh[:, 2 * H:], self.b_hn, out=hn)               # hn = W_n h(t-1) + b_hn
         r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
-        n += r * hn
+        np.multiply(r, hn, out=self.r_hn)
+        n += self.r_hn
         np.tanh(n, out=n)                                          # n = tanh(U_n x + b_in + r ⊙ hn)
         h_prev, h = self.h[t], self.h[t + 1]
         np.subtract(h_prev, n, out=h)
@@ -87,28 +91,48 @@ class GRUTrace:
         h += n                                                     # h(t) = n + z ⊙ (h(t-1) - n)
 
     def begin_backward(self) -> None:
-        H, act = self.H, self.gate
-        self.dact_rz = act[..., :2 * H] * (1 - act[..., :2 * H])   # σ' = σ(1 - σ) for r and z
-        self.dact_n = 1 - act[..., 2 * H:] ** 2                    # tanh' = 1 - n²
+        T, B, G_H = self.gate.shape
+        H = self.H
+        # What multiplies ∂L/∂h(t) or ∂L/∂n to give each pre-activation gradient, for every
+        # step, written into da_x (the backward loop then turns it into ∂L/∂a_x(t) in place):
+        #   r block: hn ⊙ r(1 - r)            (times ∂L/∂a_n)
+        #   z block: (h(t-1) - n) ⊙ z(1 - z)   (times ∂L/∂h(t))
+        #   n block: (1 - z) ⊙ (1 - n²)        (times ∂L/∂h(t))
+        # A few steps at a time, with one scratch block in cache (chunks.py); r and z stay in gate.
         self.da_x = np.empty_like(self.gate)
-        self.da_h = np.empty_like(self.gate)
+        self.da_h = self.gate                                      # step t writes ∂L/∂a_h(t) over r, z, n of step t
+        steps = time_chunks(T, B * H)
+        scratch = np.empty((steps[0].stop, B, H), dtype=self.gate.dtype)
+        for s in steps:
+            r, z, n = (self.gate[s, :, k * H:(k + 1) * H] for k in range(3))
+            to_r, to_z, to_n = (self.da_x[s, :, k * H:(k + 1) * H] for k in range(3))
+            u = scratch[:s.stop - s.start]
+            np.subtract(1, r, out=u)
+            u *= r
+            np.multiply(u, self.hn[s], out=to_r)                   # hn ⊙ r(1-r)
+            np.multiply(n, n, out=to_n)
+            np.subtract(1, to_n, out=to_n)
+            np.subtract(1, z, out=u)
+            to_n *= u                                              # (1-z) ⊙ (1-n²)
+            u *= z
+            np.subtract(self.h[s], n, out=to_z)
+            to_z *= u                                              # (h(t-1) - n) ⊙ z(1-z)
+        self.carried = np.empty((B, H), dtype=self.gate.dtype)
 
     def step_backward(self, t: int, dstate: tuple) -> None:
         (dh,) = dstate
         H = self.H
-        r, z, n = self.gate[t, :, :H], self.gate[t, :, H:2 * H], self.gate[t, :, 2 * H:]
+        r, z = self.gate[t, :, :H], self.gate[t, :, H:2 * H]
         da_x, da_h = self.da_x[t], self.da_h[t]
-        da_n = da_x[:, 2 * H:]
-        np.multiply(dh, 1 - z, out=da_n)                           # ∂L/∂n = ∂L/∂h(t) ⊙ (1 - z)
-        da_n *= self.dact_n[t]                                     # ∂L/∂a_n
-        np.multiply(da_n, r, out=da_h[:, 2 * H:])                  # ∂L/∂hn = ∂L/∂a_n ⊙ r
-        np.multiply(da_n, self.hn[t], out=da_x[:, :H])             # ∂L/∂r = ∂L/∂a_n ⊙ hn
-        np.subtract(self.h[t], n, out=da_x[:, H:2 * H])
-        da_x[:, H:2 * H] *= dh                                     # ∂L/∂z = ∂L/∂h(t) ⊙ (h(t-1) - n)
-        da_x[:, :2 * H] *= self.dact_rz[t]                         # ∂L/∂a_r, ∂L/∂a_z
-        da_h[:, :2 * H] = da_x[:, :2 * H]                          # r, z: both sides alike
+        da_r, da_z, da_n = da_x[:, :H], da_x[:, H:2 * H], da_x[:, 2 * H:]
+        da_n *= dh                                                 # ∂L/∂a_n = ∂L/∂h(t) ⊙ (1 - z) ⊙ (1 - n²)
+        da_r *= da_n                                               # ∂L/∂a_r = ∂L/∂a_n ⊙ hn ⊙ r(1 - r)
+        da_z *= dh                                                 # ∂L/∂a_z = ∂L/∂h(t) ⊙ (h(t-1) - n) ⊙ z(1 - z)
+        np.multiply(da_n, r, out=da_h[:, 2 * H:])                  # ∂L/∂hn = ∂L/∂a_n ⊙ r (over n)
         dh *= z                                                    # the shortcut ∂L/∂h(t) ⊙ z ...
-        dh += da_h @ self.W                                        # ... + Wᵀ [∂L/∂a_r, ∂L/∂a_z, ∂L/∂hn]
+        da_h[:, :2 * H] = da_x[:, :2 * H]                          # r, z: both sides alike (over r, z)
+        np.dot(da_h, self.W, out=self.carried)
+        dh += self.carried                                         # ... + Wᵀ [∂L/∂a_r, ∂L/∂a_z, ∂L/∂hn]
 
     def extra_grads(self) -> dict:
         return {}

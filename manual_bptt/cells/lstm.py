@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .chunks import time_chunks
+
 
 class LSTMCell:
     """Four gate blocks (G = 4), two states (h, c); h is projected when W_hr is present."""
@@ -92,26 +94,50 @@ class LSTMTrace:
 
     def begin_backward(self) -> None:
         T, B, G_H = self.gate.shape
-        H, act = self.H, self.gate
-        # Every step's local derivatives at once, read off what the forward pass kept:
-        # σ' = σ(1 - σ) for i, f, o; tanh' = 1 - g² for g; and o ⊙ (1 - tanh²(c)) for c(t) via h(t).
-        dact = act * (1 - act)
-        dact[..., 2 * H:3 * H] = 1 - act[..., 2 * H:3 * H] ** 2
-        self.dm_to_dc = act[..., 3 * H:] * (1 - self.tanh_c ** 2)
-        # What multiplies ∂L/∂c(t) (blocks i, f, g) or ∂L/∂m(t) (block o) to give ∂L/∂a(t):
-        # [g ⊙ i(1-i), c(t-1) ⊙ f(1-f), i ⊙ (1-g²), tanh c(t) ⊙ o(1-o)], for all steps at once,
-        # so that each step forms ∂L/∂a(t) with two products.
-        partner = np.concatenate([act[..., 2 * H:3 * H], self.c[:-1], act[..., :H], self.tanh_c], axis=-1)
-        self.to_da = (partner * dact).reshape(T, B, 4, H)
-        self.da = np.empty_like(self.gate)
-        self.da_x = self.da_h = self.da
+        H = self.H
+        # Every step's local derivatives, read off what the forward pass kept, written over
+        # buffers the backward pass no longer needs (no (T, B, 4H) temporaries):
+        #   gate   [i, f, g, o]  ->  to_da = [g ⊙ i(1-i), c(t-1) ⊙ f(1-f), i ⊙ (1-g²), tanh c(t) ⊙ o(1-o)],
+        #          what multiplies ∂L/∂c(t) (blocks i, f, g) or ∂L/∂m(t) (block o) to give ∂L/∂a(t);
+        #          the backward loop then overwrites it with ∂L/∂a(t) itself;
+        #   tanh_c tanh(c(t))    ->  dm_to_dc = o ⊙ (1 - tanh²(c(t))), how ∂L/∂m(t) reaches c(t);
+        #   c[:-1] c(t-1)        ->  f(t), for the carousel ∂L/∂c(t-1) = ∂L/∂c(t) ⊙ f.
+        # A few steps at a time, so that the two scratch blocks stay in cache (chunks.py).
+        steps = time_chunks(T, B * H)
+        n = steps[0].stop
+        scratch = np.empty((2, n, B, H), dtype=self.gate.dtype)
+        for s in steps:
+            i, f, g, o = (self.gate[s, :, k * H:(k + 1) * H] for k in range(4))
+            tc, c_prev = self.tanh_c[s], self.c[s]
+            u, v = scratch[0, :s.stop - s.start], scratch[1, :s.stop - s.start]
+            np.subtract(1, o, out=u)
+            u *= o
+            u *= tc                                                # tanh c(t) ⊙ o(1-o)
+            np.multiply(tc, tc, out=tc)
+            np.subtract(1, tc, out=tc)
+            tc *= o                                                # dm_to_dc = o ⊙ (1 - tanh²(c(t)))
+            np.copyto(o, u)
+            np.subtract(1, f, out=u)
+            u *= f
+            u *= c_prev                                            # c(t-1) ⊙ f(1-f)
+            np.copyto(c_prev, f)                                   # c[t] now keeps f(t)
+            np.copyto(f, u)
+            np.subtract(1, i, out=u)
+            u *= i
+            u *= g                                                 # g ⊙ i(1-i)
+            np.multiply(g, g, out=v)
+            np.subtract(1, v, out=v)
+            np.multiply(v, i, out=g)                               # i ⊙ (1-g²)
+            np.copyto(i, u)
+        self.dm_to_dc, self.f = self.tanh_c, self.c[:-1]
+        self.da = self.da_x = self.da_h = self.gate                # to_da, overwritten step by step by ∂L/∂a(t)
         self.dh_all = None if self.W_hr is None else np.empty_like(self.h[1:])
         self.dc_total = np.empty((B, H), dtype=self.gate.dtype)
 
     def step_backward(self, t: int, dstate: tuple) -> None:
         dh, dc = dstate
         H = self.H
-        f = self.gate[t, :, H:2 * H]
+        f = self.f[t]
         if self.W_hr is None:
             dm = dh                                                # h(t) = m(t)
         else:
@@ -120,13 +146,12 @@ class LSTMTrace:
         dct = self.dc_total
         np.multiply(dm, self.dm_to_dc[t], out=dct)
         dct += dc                                                  # ∂L/∂c(t): carried + through h(t)
-        da, to_da = self.da[t].reshape(-1, 4, H), self.to_da[t]
+        da = self.da[t].reshape(-1, 4, H)                          # to_da(t), turned into ∂L/∂a(t) here
         # ∂L/∂a_i = ∂L/∂c(t) ⊙ g ⊙ σ'   ∂L/∂a_f = ∂L/∂c(t) ⊙ c(t-1) ⊙ σ'   ∂L/∂a_g = ∂L/∂c(t) ⊙ i ⊙ tanh'
-        np.multiply(to_da[:, :3], dct[:, None, :], out=da[:, :3])
-        np.multiply(to_da[:, 3], dm, out=da[:, 3])                 # ∂L/∂a_o = ∂L/∂m(t) ⊙ tanh(c(t)) ⊙ σ'
+        da[:, :3] *= dct[:, None, :]
+        da[:, 3] *= dm                                             # ∂L/∂a_o = ∂L/∂m(t) ⊙ tanh(c(t)) ⊙ σ'
         np.multiply(dct, f, out=dc)                                # ∂L/∂c(t-1) = ∂L/∂c(t) ⊙ f
-        da = self.da[t]
-        np.dot(da, self.W, out=dh)                                 # ∂L/∂h(t-1) = Wᵀ ∂L/∂a(t)
+        np.dot(self.da[t], self.W, out=dh)                                 # ∂L/∂h(t-1) = Wᵀ ∂L/∂a(t)
 
     def extra_grads(self) -> dict:
         if self.W_hr is None:
