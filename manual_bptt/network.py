@@ -107,18 +107,22 @@ def network_forward_checked(problem: NetworkProblem) -> NetworkCache:
     cell = cell_for(p.cell)
     D = p.num_directions
     order = TimeOrder(problem)
+    H_out = p.output_hidden_size
     inputs = problem.x
     layers = []
     for layer in range(p.num_layers):
-        outputs = []
+        outputs = None if D == 1 else np.empty((problem.T, problem.B, D * H_out), dtype=p.dtype)
         for direction in range(D):
             w = p.layer(layer, direction)
             state0 = problem.initial_state(layer * D + direction)
             x_dir = order.into(direction, inputs)
             cache = sequence_forward(cell, w, x_dir, state0, problem.mask)
             layers.append(cache)
-            outputs.append(order.back(direction, cache.h[1:]))
-        inputs = outputs[0] if D == 1 else np.concatenate(outputs, axis=-1)
+            if D == 1:
+                outputs = cache.h[1:]                               # a view: no copy
+            else:                                                   # both, concatenated in natural order
+                outputs[..., direction * H_out:(direction + 1) * H_out] = order.back(direction, cache.h[1:], copy=False)
+        inputs = outputs
     return NetworkCache(problem=problem, layers=layers, top=inputs)
 
 
@@ -135,7 +139,7 @@ def network_backward(problem: NetworkProblem, cache: NetworkCache, dtop, dfinal)
         for direction in range(D):
             index = layer * D + direction
             part = slice(direction * H_out, (direction + 1) * H_out)
-            dh = None if dabove is None else order.into(direction, dabove[..., part])
+            dh = None if dabove is None else order.into(direction, dabove[..., part], copy=False)
             final = None
             if dfinal is not None and layer == p.num_layers - 1:
                 final = (np.ascontiguousarray(dfinal[:, part]),) + (None,) * (len(cell.state_names) - 1)
@@ -143,8 +147,10 @@ def network_backward(problem: NetworkProblem, cache: NetworkCache, dtop, dfinal)
             for symbol, array in g.weights.items():
                 grads[torch_name(symbol, layer, direction)] = array
             dstate0[index] = g.state0
-            dx = order.back(direction, g.x)                         # ∂L/∂(this layer's input), natural order
-            dinput = dx if dinput is None else dinput + dx
+            if dinput is None:                                      # ∂L/∂(this layer's input), natural order
+                dinput = order.back(direction, g.x)
+            else:                                                   # the sum over directions
+                dinput += order.back(direction, g.x, copy=False)
         dabove = dinput                                             # dx of layer l is dh of layer l-1
     grads["h0"] = np.stack([d[0] for d in dstate0])
     if len(cell.state_names) > 1:
@@ -180,11 +186,14 @@ class TimeOrder:
             n = problem.lengths[None, :]
             self.index = (np.where(t < n, n - 1 - t, t), np.arange(B)[None, :])
 
-    def into(self, direction: int, per_step: np.ndarray) -> np.ndarray:
+    def into(self, direction: int, per_step: np.ndarray, *, copy: bool = True) -> np.ndarray:
+        """per_step (T, B, ...) in `direction`'s order: the array itself for the forward direction;
+        for the reverse one a contiguous copy, or with copy=False a view where the map is one
+        (no lengths), for a reader that takes any strides."""
         if direction == 0:
             return per_step
         if self.index is None:
-            return np.ascontiguousarray(per_step[::-1])
+            return np.ascontiguousarray(per_step[::-1]) if copy else per_step[::-1]
         return per_step[self.index]
 
     back = into
