@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..activations import sigmoid
 from .chunks import time_chunks
 
 
@@ -51,61 +50,75 @@ class GRUCell:
 
 
 class GRUTrace:
-    """One sequence's GRU values. `gate` is the engine's ax, overwritten by the activations
-    [r, z, n], and in the backward pass by ∂L/∂a_h(t); `hn` keeps W_hn h(t-1) + b_hn, which
-    the backward pass needs for ∂L/∂r."""
+    """One sequence's GRU values, gate-major: every step's r, z and n are contiguous (B, H) blocks.
+
+    NumPy's element-wise calls cost a few µs more on a column block of a (B, 3H) row than on a
+    contiguous array, which at small sizes is most of a step; so the trace keeps
+    gm (T, 3, B, H) = [r, z, n] per step, and forms W h(t-1) gate by gate. The engine's ax,
+    (T, B, 3H), is free once copied into gm; the backward pass keeps its per-step
+    multipliers there, gate-major, and then writes ∂L/∂a_x(t) over them, row-major, step by
+    step; ∂L/∂a_h(t) goes over gm[t] the same way. `hn` keeps W_hn h(t-1) + b_hn, which the
+    backward pass needs for ∂L/∂r.
+
+    r and z are computed from halved pre-activations, σ(a) = ½ tanh(a/2) + ½, with the halving
+    folded into the copy of ax and into the weights W_r, W_z used here (exact: a power of 2).
+    """
 
     def __init__(self, w, ax: np.ndarray, h0: np.ndarray):
         T, B, G_H = ax.shape
         H = G_H // 3
         self.H = H
         self.W = w.W
-        self.WT = np.ascontiguousarray(w.W.T)
+        Wg = w.W.reshape(3, H, H)
+        self.WT_rz = np.ascontiguousarray(Wg[:2].transpose(0, 2, 1)) * 0.5    # ½ W_rᵀ, ½ W_zᵀ
+        self.WT_n = np.ascontiguousarray(Wg[2].T)
         self.b_hn = None if w.b_hh is None else w.b_hh[2 * H:]
-        self.gate = ax                                             # becomes [r, z, n] in place
+        self.ax = ax                                               # (T, B, 3H), free once copied
+        self.gm = np.empty((T, 3, B, H), dtype=ax.dtype)           # a(t), then [r, z, n], gate-major
+        by_gate = ax.reshape(T, B, 3, H).transpose(0, 2, 1, 3)
+        np.multiply(by_gate[:, :2], 0.5, out=self.gm[:, :2])       # ½ (U_r,z x + b): halved for σ
+        self.gm[:, 2] = by_gate[:, 2]                              # U_n x + b_in
         self.hn = np.empty((T, B, H), dtype=ax.dtype)              # W_n h(t-1) + b_hn, for the backward pass
         self.h = np.empty((T + 1, B, H), dtype=ax.dtype)
         self.h[0] = h0
         self.states = (self.h,)
-        self.recurrent = np.empty((B, G_H), dtype=ax.dtype)
+        self.gh_rz = np.empty((2, B, H), dtype=ax.dtype)
         self.r_hn = np.empty((B, H), dtype=ax.dtype)
 
     def step(self, t: int) -> None:
-        H, a, gh = self.H, self.gate[t], self.recurrent
-        np.dot(self.h[t], self.WT, out=gh)                         # W h(t-1), all three blocks
-        rz = a[:, :2 * H]
-        rz += gh[:, :2 * H]
-        sigmoid(rz, rz)                                           # r, z = σ(input side + W_r,z h(t-1))
-        hn = self.hn[t]
-        if self.b_hn is None:
-            hn[...] = gh[:, 2 * H:]
-        else:
-            np.add(gh[:, 2 * H:], self.b_hn, out=hn)               # hn = W_n h(t-1) + b_hn
-        r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
+        rz, n, hn, h_prev = self.gm[t, :2], self.gm[t, 2], self.hn[t], self.h[t]
+        np.matmul(h_prev, self.WT_rz, out=self.gh_rz)              # ½ W_r,z h(t-1), gate by gate
+        rz += self.gh_rz
+        np.tanh(rz, out=rz)
+        rz *= 0.5
+        rz += 0.5                                                  # r, z = σ(U_r,z x + b + W_r,z h(t-1))
+        np.dot(h_prev, self.WT_n, out=hn)
+        if self.b_hn is not None:
+            hn += self.b_hn                                        # hn = W_n h(t-1) + b_hn
+        r, z = rz
         np.multiply(r, hn, out=self.r_hn)
         n += self.r_hn
         np.tanh(n, out=n)                                          # n = tanh(U_n x + b_in + r ⊙ hn)
-        h_prev, h = self.h[t], self.h[t + 1]
+        h = self.h[t + 1]
         np.subtract(h_prev, n, out=h)
         h *= z
         h += n                                                     # h(t) = n + z ⊙ (h(t-1) - n)
 
     def begin_backward(self) -> None:
-        T, B, G_H = self.gate.shape
+        T, B, G_H = self.ax.shape
         H = self.H
-        # What multiplies ∂L/∂h(t) or ∂L/∂n to give each pre-activation gradient, for every
-        # step, written into da_x (the backward loop then turns it into ∂L/∂a_x(t) in place):
-        #   r block: hn ⊙ r(1 - r)            (times ∂L/∂a_n)
-        #   z block: (h(t-1) - n) ⊙ z(1 - z)   (times ∂L/∂h(t))
-        #   n block: (1 - z) ⊙ (1 - n²)        (times ∂L/∂h(t))
-        # A few steps at a time, with one scratch block in cache (chunks.py); r and z stay in gate.
-        self.da_x = np.empty_like(self.gate)
-        self.da_h = self.gate                                      # step t writes ∂L/∂a_h(t) over r, z, n of step t
+        # What multiplies ∂L/∂h(t) or ∂L/∂a_n to give each pre-activation gradient, for every
+        # step, gate-major in ax's buffer (`to`):
+        #   r: hn ⊙ r(1 - r)            (times ∂L/∂a_n)
+        #   z: (h(t-1) - n) ⊙ z(1 - z)   (times ∂L/∂h(t))
+        #   n: (1 - z) ⊙ (1 - n²)        (times ∂L/∂h(t))
+        # A few steps at a time, with one scratch block in cache (chunks.py).
+        self.to = self.ax.reshape(T, 3, B, H)
         steps = time_chunks(T, B * H)
-        scratch = np.empty((steps[0].stop, B, H), dtype=self.gate.dtype)
+        scratch = np.empty((steps[0].stop, B, H), dtype=self.ax.dtype)
         for s in steps:
-            r, z, n = (self.gate[s, :, k * H:(k + 1) * H] for k in range(3))
-            to_r, to_z, to_n = (self.da_x[s, :, k * H:(k + 1) * H] for k in range(3))
+            r, z, n = self.gm[s, 0], self.gm[s, 1], self.gm[s, 2]
+            to_r, to_z, to_n = self.to[s, 0], self.to[s, 1], self.to[s, 2]
             u = scratch[:s.stop - s.start]
             np.subtract(1, r, out=u)
             u *= r
@@ -117,20 +130,24 @@ class GRUTrace:
             u *= z
             np.subtract(self.h[s], n, out=to_z)
             to_z *= u                                              # (h(t-1) - n) ⊙ z(1-z)
-        self.carried = np.empty((B, H), dtype=self.gate.dtype)
+        # Step t reads to[t] and gm[t], then writes its row-major gradients over them.
+        self.da_x = self.ax                                        # ∂L/∂a_x(t) over to[t]
+        self.da_h = self.gm.reshape(T, B, G_H)                     # ∂L/∂a_h(t) over [r, z, n](t)
+        self.d = np.empty((3, B, H), dtype=self.ax.dtype)          # one step's [∂L/∂a_r, ∂L/∂a_z, ∂L/∂a_n]
+        self.carried = np.empty((B, H), dtype=self.ax.dtype)
 
     def step_backward(self, t: int, dstate: tuple) -> None:
         (dh,) = dstate
-        H = self.H
-        r, z = self.gate[t, :, :H], self.gate[t, :, H:2 * H]
-        da_x, da_h = self.da_x[t], self.da_h[t]
-        da_r, da_z, da_n = da_x[:, :H], da_x[:, H:2 * H], da_x[:, 2 * H:]
-        da_n *= dh                                                 # ∂L/∂a_n = ∂L/∂h(t) ⊙ (1 - z) ⊙ (1 - n²)
-        da_r *= da_n                                               # ∂L/∂a_r = ∂L/∂a_n ⊙ hn ⊙ r(1 - r)
-        da_z *= dh                                                 # ∂L/∂a_z = ∂L/∂h(t) ⊙ (h(t-1) - n) ⊙ z(1 - z)
-        np.multiply(da_n, r, out=da_h[:, 2 * H:])                  # ∂L/∂hn = ∂L/∂a_n ⊙ r (over n)
+        B, H = dh.shape
+        d, to, (r, z) = self.d, self.to[t], self.gm[t, :2]
+        np.multiply(to[2], dh, out=d[2])                           # ∂L/∂a_n = ∂L/∂h(t) ⊙ (1 - z) ⊙ (1 - n²)
+        np.multiply(to[0], d[2], out=d[0])                         # ∂L/∂a_r = ∂L/∂a_n ⊙ hn ⊙ r(1 - r)
+        np.multiply(to[1], dh, out=d[1])                           # ∂L/∂a_z = ∂L/∂h(t) ⊙ (h(t-1) - n) ⊙ z(1 - z)
+        np.copyto(self.da_x[t].reshape(B, 3, H), d.transpose(1, 0, 2))    # row-major, over to[t]
+        d[2] *= r                                                  # ∂L/∂hn = ∂L/∂a_n ⊙ r (r, z: both sides alike)
         dh *= z                                                    # the shortcut ∂L/∂h(t) ⊙ z ...
-        da_h[:, :2 * H] = da_x[:, :2 * H]                          # r, z: both sides alike (over r, z)
+        da_h = self.da_h[t]
+        np.copyto(da_h.reshape(B, 3, H), d.transpose(1, 0, 2))     # row-major, over r, z, n of step t
         np.dot(da_h, self.W, out=self.carried)
         dh += self.carried                                         # ... + Wᵀ [∂L/∂a_r, ∂L/∂a_z, ∂L/∂hn]
 
