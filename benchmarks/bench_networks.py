@@ -13,6 +13,8 @@ alternating the two in rounds (medians), as benchmarks/bench_rnn.py does.
 The networks are the small and large sizes with 2 layers and two directions, 3 layers,
 and a padded batch; then one-layer LSTM and GRU networks at the five sizes of
 benchmarks/bench_rnn.py. The manual pass also computes ∂L/∂x; torch is not asked for it.
+On CPU, torch's float32 nn.LSTM runs oneDNN's fused LSTM kernel (mkldnn_rnn) where oneDNN is
+built in and enabled, as in the pinned CPU build; the header says which.
 """
 
 from __future__ import annotations
@@ -88,6 +90,13 @@ def torch_step(problem):
     return step
 
 
+def onednn_description() -> str:
+    """Whether torch's float32 nn.LSTM runs oneDNN's fused LSTM here (its CPU default when available)."""
+    used = torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+    return ("torch float32 nn.LSTM: " + ("oneDNN's fused LSTM kernel (torch.backends.mkldnn enabled); "
+            "nn.GRU, nn.RNN and float64 run torch's per-step ops" if used else "torch's per-step ops (oneDNN off)"))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 rounds instead of 11")
@@ -100,6 +109,7 @@ def main(argv=None) -> int:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"NumPy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads)")
     print(blas_description())
+    print(onednn_description())
     print("\n| network                          | T, B, I, H, O         | dtype   | manual (ms) | torch (ms) | torch / manual |")
     print("|----------------------------------|-----------------------|---------|-------------|------------|----------------|")
     rows = [(name, sizes, options) for name, (sizes, options) in NETWORKS.items()]
