@@ -13,8 +13,9 @@ alternating the two in rounds (medians), as benchmarks/bench_rnn.py does.
 The networks are the small and large sizes with 2 layers and two directions, 3 layers,
 and a padded batch; then one-layer LSTM and GRU networks at the five sizes of
 benchmarks/bench_rnn.py. The manual pass also computes ∂L/∂x; torch is not asked for it.
-On CPU, torch's float32 nn.LSTM runs oneDNN's fused LSTM kernel (mkldnn_rnn) where oneDNN is
-built in and enabled, as in the pinned CPU build; the header says which.
+On CPU, torch's float32 nn.LSTM runs oneDNN's fused LSTM kernel (mkldnn_rnn) for unpacked input
+without a projection, where oneDNN is built in and enabled, as in the pinned CPU build; the
+header says which.
 """
 
 from __future__ import annotations
@@ -93,8 +94,9 @@ def torch_step(problem):
 def onednn_description() -> str:
     """Whether torch's float32 nn.LSTM runs oneDNN's fused LSTM here (its CPU default when available)."""
     used = torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
-    return ("torch float32 nn.LSTM: " + ("oneDNN's fused LSTM kernel (torch.backends.mkldnn enabled); "
-            "nn.GRU, nn.RNN and float64 run torch's per-step ops" if used else "torch's per-step ops (oneDNN off)"))
+    return ("torch float32 nn.LSTM: " + ("oneDNN's fused LSTM kernel for unpacked input without a projection "
+            "(torch.backends.mkldnn enabled); packed input, proj_size, nn.GRU, nn.RNN and float64 run torch's "
+            "per-step ops" if used else "torch's per-step ops (oneDNN off)"))
 
 
 def main(argv=None) -> int:

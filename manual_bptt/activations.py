@@ -18,16 +18,6 @@ def _relu(a: np.ndarray, out: np.ndarray) -> np.ndarray:
 PHI = {"tanh": np.tanh, "relu": _relu}
 
 
-def sigmoid(a: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """σ(a) = 1 / (1 + e^(-a)) into `out`, written as ½ tanh(a/2) + ½: the same function,
-    and no overflow of e^(-a) for very negative a."""
-    np.multiply(a, 0.5, out=out)
-    np.tanh(out, out=out)
-    out *= 0.5
-    out += 0.5
-    return out
-
-
 def dphi(name: str, a: np.ndarray, h: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """φ'(a) for every step at once, from a = a(t) and h = φ(a(t)) (same shapes).
 

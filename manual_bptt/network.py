@@ -111,17 +111,18 @@ def network_forward_checked(problem: NetworkProblem) -> NetworkCache:
     inputs = problem.x
     layers = []
     for layer in range(p.num_layers):
-        outputs = None if D == 1 else np.empty((problem.T, problem.B, D * H_out), dtype=p.dtype)
+        if D == 2:                                                  # both, concatenated in natural order
+            outputs = np.empty((problem.T, problem.B, D * H_out), dtype=p.dtype)
         for direction in range(D):
             w = p.layer(layer, direction)
             state0 = problem.initial_state(layer * D + direction)
             x_dir = order.into(direction, inputs)
             cache = sequence_forward(cell, w, x_dir, state0, problem.mask)
             layers.append(cache)
-            if D == 1:
-                outputs = cache.h[1:]                               # a view: no copy
-            else:                                                   # both, concatenated in natural order
+            if D == 2:
                 outputs[..., direction * H_out:(direction + 1) * H_out] = order.back(direction, cache.h[1:], copy=False)
+            else:
+                outputs = cache.h[1:]                               # one direction: a view, no copy
         inputs = outputs
     return NetworkCache(problem=problem, layers=layers, top=inputs)
 

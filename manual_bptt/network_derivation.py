@@ -83,13 +83,15 @@ def state_jacobian(params: NetworkParams, x, h0=None, *, t: int, k: int, layer: 
         trace.begin_backward()
         return trace
 
-    sizes = tuple(state.shape[-1] for state in network_forward_checked(problem).layers[index].trace.states)
+    trace = trace_ready_for_backward()
+    sizes = tuple(state.shape[-1] for state in trace.states)
     S, B = sum(sizes), problem.B
     matrix = np.zeros((B, S, S), dtype=p.dtype)
     edges = np.cumsum((0,) + sizes)
     for row in range(S):
         # Carry the unit vector e_row back from s(t) to s(k): row `row` of ∂s(t)/∂s(k).
-        trace = trace_ready_for_backward()
+        if row > 0:
+            trace = trace_ready_for_backward()
         dstate = tuple(np.zeros((B, size), dtype=p.dtype) for size in sizes)
         part = int(np.searchsorted(edges, row, side="right")) - 1
         dstate[part][:, row - edges[part]] = 1

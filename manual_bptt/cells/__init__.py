@@ -18,14 +18,16 @@ at once. The contract, for a layer's weights w (names.py) and T steps of B rows:
                                       pre-activation gradients into trace.da_x[t] and trace.da_h[t]
                                       and leaves ∂L/∂state(t) in dstate; called once per step,
                                       t = T-1, ..., 0 (or a run of them)
-
-begin_backward and step_backward may reuse the buffers of values the backward pass has
-finished with (the LSTM keeps its local derivatives, then ∂L/∂a(t), over the gate
-activations): the backward pass consumes a trace, and states[1:] (an LSTM's c) are not
-the states any more once it has begun. states[0], h, stays whole: the weight gradients read it.
     trace.da_x, trace.da_h            (T, B, G·H): ∂L/∂(input side), ∂L/∂(hidden side) of the
                                       pre-activations; one array for cells where they are equal
     trace.extra_grads()               gradients of weights the engine does not know (LSTM W_hr)
+
+begin_backward and step_backward may reuse the buffers of values the backward pass has
+finished with: the LSTM keeps its local derivatives, then ∂L/∂a(t), over its gate
+activations, and f(t) over c(t-1); the GRU keeps its multipliers, then ∂L/∂a_x(t), in
+ax's buffer and ∂L/∂a_h(t) over its gates. So the backward pass consumes a trace, and
+states[1:] (an LSTM's c) are not the states any more once it has begun; states[0], h,
+stays whole: the weight gradients read it.
 
 From da_x and da_h the engine forms ∂L/∂U = Σ_t da_x(t) x(t)ᵀ, ∂L/∂W = Σ_t da_h(t) h(t-1)ᵀ,
 ∂L/∂b_ih = Σ_t da_x(t), ∂L/∂b_hh = Σ_t da_h(t) and ∂L/∂x(t) = Uᵀ da_x(t).

@@ -53,7 +53,8 @@ class GRUTrace:
     """One sequence's GRU values, gate-major: every step's r, z and n are contiguous (B, H) blocks.
 
     NumPy's element-wise calls cost a few µs more on a column block of a (B, 3H) row than on a
-    contiguous array, which at small sizes is most of a step; so the trace keeps
+    contiguous array (at B = 4, H = 64: an add 4.3 µs against 1.2 µs), which at small sizes is
+    most of a step; so the trace keeps
     gm (T, 3, B, H) = [r, z, n] per step, and forms W h(t-1) gate by gate. The engine's ax,
     (T, B, 3H), is free once copied into gm; the backward pass keeps its per-step
     multipliers there, gate-major, and then writes ∂L/∂a_x(t) over them, row-major, step by
@@ -62,6 +63,9 @@ class GRUTrace:
 
     r and z are computed from halved pre-activations, σ(a) = ½ tanh(a/2) + ½, with the halving
     folded into the copy of ax and into the weights W_r, W_z used here (exact: a power of 2).
+    Against the row-major trace it replaced, time per call (float32 / float64): small
+    1.34 / 1.22x, long 1.47 / 1.31x, medium 1.19 / 1.08x, large 1.10 / 1.07x faster, tiny
+    0.92x (with B = 1 every block was contiguous already, and the step now makes two products).
     """
 
     def __init__(self, w, ax: np.ndarray, h0: np.ndarray):
@@ -73,9 +77,10 @@ class GRUTrace:
         self.WT_rz = np.ascontiguousarray(Wg[:2].transpose(0, 2, 1)) * 0.5    # ½ W_rᵀ, ½ W_zᵀ
         self.WT_n = np.ascontiguousarray(Wg[2].T)
         self.b_hn = None if w.b_hh is None else w.b_hh[2 * H:]
-        self.ax = ax                                               # (T, B, 3H), free once copied
+        self.ax = np.ascontiguousarray(ax)                         # (T, B, 3H), free once copied
+        # (contiguous, so that the reshapes of it below are views: ax from the engine already is)
         self.gm = np.empty((T, 3, B, H), dtype=ax.dtype)           # a(t), then [r, z, n], gate-major
-        by_gate = ax.reshape(T, B, 3, H).transpose(0, 2, 1, 3)
+        by_gate = self.ax.reshape(T, B, 3, H).transpose(0, 2, 1, 3)
         np.multiply(by_gate[:, :2], 0.5, out=self.gm[:, :2])       # ½ (U_r,z x + b): halved for σ
         self.gm[:, 2] = by_gate[:, 2]                              # U_n x + b_in
         self.hn = np.empty((T, B, H), dtype=ax.dtype)              # W_n h(t-1) + b_hn, for the backward pass
@@ -108,17 +113,17 @@ class GRUTrace:
         T, B, G_H = self.ax.shape
         H = self.H
         # What multiplies ∂L/∂h(t) or ∂L/∂a_n to give each pre-activation gradient, for every
-        # step, gate-major in ax's buffer (`to`):
+        # step, gate-major in ax's buffer (`to_da`):
         #   r: hn ⊙ r(1 - r)            (times ∂L/∂a_n)
         #   z: (h(t-1) - n) ⊙ z(1 - z)   (times ∂L/∂h(t))
         #   n: (1 - z) ⊙ (1 - n²)        (times ∂L/∂h(t))
         # A few steps at a time, with one scratch block in cache (chunks.py).
-        self.to = self.ax.reshape(T, 3, B, H)
+        self.to_da = self.ax.reshape(T, 3, B, H)
         steps = time_chunks(T, B * H)
         scratch = np.empty((steps[0].stop, B, H), dtype=self.ax.dtype)
         for s in steps:
             r, z, n = self.gm[s, 0], self.gm[s, 1], self.gm[s, 2]
-            to_r, to_z, to_n = self.to[s, 0], self.to[s, 1], self.to[s, 2]
+            to_r, to_z, to_n = self.to_da[s, 0], self.to_da[s, 1], self.to_da[s, 2]
             u = scratch[:s.stop - s.start]
             np.subtract(1, r, out=u)
             u *= r
@@ -130,8 +135,8 @@ class GRUTrace:
             u *= z
             np.subtract(self.h[s], n, out=to_z)
             to_z *= u                                              # (h(t-1) - n) ⊙ z(1-z)
-        # Step t reads to[t] and gm[t], then writes its row-major gradients over them.
-        self.da_x = self.ax                                        # ∂L/∂a_x(t) over to[t]
+        # Step t reads to_da[t] and gm[t], then writes its row-major gradients over them.
+        self.da_x = self.ax                                        # ∂L/∂a_x(t) over to_da[t]
         self.da_h = self.gm.reshape(T, B, G_H)                     # ∂L/∂a_h(t) over [r, z, n](t)
         self.d = np.empty((3, B, H), dtype=self.ax.dtype)          # one step's [∂L/∂a_r, ∂L/∂a_z, ∂L/∂a_n]
         self.carried = np.empty((B, H), dtype=self.ax.dtype)
@@ -139,11 +144,11 @@ class GRUTrace:
     def step_backward(self, t: int, dstate: tuple) -> None:
         (dh,) = dstate
         B, H = dh.shape
-        d, to, (r, z) = self.d, self.to[t], self.gm[t, :2]
-        np.multiply(to[2], dh, out=d[2])                           # ∂L/∂a_n = ∂L/∂h(t) ⊙ (1 - z) ⊙ (1 - n²)
-        np.multiply(to[0], d[2], out=d[0])                         # ∂L/∂a_r = ∂L/∂a_n ⊙ hn ⊙ r(1 - r)
-        np.multiply(to[1], dh, out=d[1])                           # ∂L/∂a_z = ∂L/∂h(t) ⊙ (h(t-1) - n) ⊙ z(1 - z)
-        np.copyto(self.da_x[t].reshape(B, 3, H), d.transpose(1, 0, 2))    # row-major, over to[t]
+        d, to_da, (r, z) = self.d, self.to_da[t], self.gm[t, :2]
+        np.multiply(to_da[2], dh, out=d[2])                           # ∂L/∂a_n = ∂L/∂h(t) ⊙ (1 - z) ⊙ (1 - n²)
+        np.multiply(to_da[0], d[2], out=d[0])                         # ∂L/∂a_r = ∂L/∂a_n ⊙ hn ⊙ r(1 - r)
+        np.multiply(to_da[1], dh, out=d[1])                           # ∂L/∂a_z = ∂L/∂h(t) ⊙ (h(t-1) - n) ⊙ z(1 - z)
+        np.copyto(self.da_x[t].reshape(B, 3, H), d.transpose(1, 0, 2))    # row-major, over to_da[t]
         d[2] *= r                                                  # ∂L/∂hn = ∂L/∂a_n ⊙ r (r, z: both sides alike)
         dh *= z                                                    # the shortcut ∂L/∂h(t) ⊙ z ...
         da_h = self.da_h[t]

@@ -44,9 +44,11 @@ class LSTMCell:
 
 
 class LSTMTrace:
-    """One sequence's LSTM values. `gate` is the engine's ax, overwritten by a(t) and then by
-    the activations [i, f, g, o]; without a projection `m` is a view of h[1:], so the engine's
-    mask, holding h at padded steps, holds m there too (those steps get no gradient)."""
+    """One sequence's LSTM values. `gate` is the engine's ax, overwritten by a(t), then by the
+    activations [i, f, g, o], and in the backward pass by to_da and then ∂L/∂a(t); tanh_c
+    becomes dm_to_dc and c[:-1] keeps f(t) once the backward pass begins (begin_backward).
+    Without a projection `m` is a view of h[1:], so the engine's mask, holding h at padded
+    steps, holds m there too (those steps get no gradient)."""
 
     def __init__(self, w, ax: np.ndarray, state0: tuple):
         T, B, G_H = ax.shape
@@ -56,7 +58,8 @@ class LSTMTrace:
         self.W, self.W_hr = w.W, w.W_hr
         self.WT = np.ascontiguousarray(w.W.T)
         self.W_hrT = None if w.W_hr is None else np.ascontiguousarray(w.W_hr.T)
-        self.gate = ax                                             # a(t), then [i, f, g, o] in place
+        self.gate = np.ascontiguousarray(ax)                       # a(t), then [i, f, g, o] in place
+        # (contiguous, so that the reshapes below are views of it: ax from the engine already is)
         self.h = np.empty((T + 1, B, H_out), dtype=ax.dtype)
         self.c = np.empty((T + 1, B, H), dtype=ax.dtype)
         self.h[0], self.c[0] = state0                              # h(0) = h0, c(0) = c0
@@ -102,10 +105,10 @@ class LSTMTrace:
         #          the backward loop then overwrites it with ∂L/∂a(t) itself;
         #   tanh_c tanh(c(t))    ->  dm_to_dc = o ⊙ (1 - tanh²(c(t))), how ∂L/∂m(t) reaches c(t);
         #   c[:-1] c(t-1)        ->  f(t), for the carousel ∂L/∂c(t-1) = ∂L/∂c(t) ⊙ f.
-        # A few steps at a time, so that the two scratch blocks stay in cache (chunks.py).
+        # A few steps at a time, so that the two scratch blocks stay in cache (chunks.py); at the
+        # large size in float64 this took 302 ms in one go with (T, B, 4H) temporaries, 57 ms now.
         steps = time_chunks(T, B * H)
-        n = steps[0].stop
-        scratch = np.empty((2, n, B, H), dtype=self.gate.dtype)
+        scratch = np.empty((2, steps[0].stop, B, H), dtype=self.gate.dtype)
         for s in steps:
             i, f, g, o = (self.gate[s, :, k * H:(k + 1) * H] for k in range(4))
             tc, c_prev = self.tanh_c[s], self.c[s]
@@ -130,7 +133,7 @@ class LSTMTrace:
             np.multiply(v, i, out=g)                               # i ⊙ (1-g²)
             np.copyto(i, u)
         self.dm_to_dc, self.f = self.tanh_c, self.c[:-1]
-        self.da = self.da_x = self.da_h = self.gate                # to_da, overwritten step by step by ∂L/∂a(t)
+        self.da_x = self.da_h = self.gate                          # to_da, overwritten step by step by ∂L/∂a(t)
         self.dh_all = None if self.W_hr is None else np.empty_like(self.h[1:])
         self.dc_total = np.empty((B, H), dtype=self.gate.dtype)
 
@@ -146,12 +149,12 @@ class LSTMTrace:
         dct = self.dc_total
         np.multiply(dm, self.dm_to_dc[t], out=dct)
         dct += dc                                                  # ∂L/∂c(t): carried + through h(t)
-        da = self.da[t].reshape(-1, 4, H)                          # to_da(t), turned into ∂L/∂a(t) here
+        da = self.gate[t].reshape(-1, 4, H)                        # to_da(t), turned into ∂L/∂a(t) here
         # ∂L/∂a_i = ∂L/∂c(t) ⊙ g ⊙ σ'   ∂L/∂a_f = ∂L/∂c(t) ⊙ c(t-1) ⊙ σ'   ∂L/∂a_g = ∂L/∂c(t) ⊙ i ⊙ tanh'
         da[:, :3] *= dct[:, None, :]
         da[:, 3] *= dm                                             # ∂L/∂a_o = ∂L/∂m(t) ⊙ tanh(c(t)) ⊙ σ'
         np.multiply(dct, f, out=dc)                                # ∂L/∂c(t-1) = ∂L/∂c(t) ⊙ f
-        np.dot(self.da[t], self.W, out=dh)                                 # ∂L/∂h(t-1) = Wᵀ ∂L/∂a(t)
+        np.dot(self.gate[t], self.W, out=dh)                       # ∂L/∂h(t-1) = Wᵀ ∂L/∂a(t)
 
     def extra_grads(self) -> dict:
         if self.W_hr is None:
