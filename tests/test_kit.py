@@ -44,6 +44,21 @@ def test_a_transposed_dW_is_found_and_shrunk_to_the_smallest_problem():
     assert "rows that FAIL: W\n" in text and ".run(compare, manual=transposed_dW)" in text
 
 
+def test_the_answer_does_not_depend_on_the_loaded_hypothesis_profile():
+    """A caller's profile without shrinking (tests/conftest.py's "mutation" one) still gets the
+    smallest problem: the kit pins its own phases."""
+    from hypothesis import Phase, settings
+
+    loaded = settings.get_current_profile_name()
+    settings.register_profile("kit-no-shrink", phases=(Phase.generate,), derandomize=True, database=None)
+    settings.load_profile("kit-no-shrink")
+    try:
+        result = check_bptt(transposed_dW, max_examples=30)
+    finally:
+        settings.load_profile(loaded)
+    assert result.problem.recipe["T"] == 2 and result.problem.recipe["H"] == 2, repr(result.problem)
+
+
 def test_a_dropped_step_is_found_on_the_ill_conditioned_problems_too():
     result = check_bptt(first_step_dropped, max_examples=30, ill_conditioned=True)
     assert not result.ok and set(result.failed_rows) <= {"U", "W", "b", "h0", "x"}
