@@ -11,7 +11,7 @@ from __future__ import annotations
 from unittest import mock
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from manual_bptt import bptt
@@ -21,7 +21,8 @@ from manual_bptt.cells.chunks import CHUNK_ELEMENTS, time_chunks
 from .strategies import network_problems
 
 
-@given(st.integers(1, 400), st.integers(1, 3 * CHUNK_ELEMENTS))
+@example(T=CHUNK_ELEMENTS + 1, row=1)                               # one element per step: chunks of CHUNK_ELEMENTS
+@given(T=st.integers(1, 3 * CHUNK_ELEMENTS), row=st.integers(1, 3 * CHUNK_ELEMENTS))
 def test_time_chunks_cover_every_step_once_in_order(T, row):
     steps = time_chunks(T, row)
     assert [t for s in steps for t in range(s.start, s.stop)] == list(range(T))

@@ -120,7 +120,8 @@ class GRUTrace:
         # A few steps at a time, with one scratch block in cache (chunks.py).
         self.to_da = self.ax.reshape(T, 3, B, H)
         steps = time_chunks(T, B * H)
-        scratch = np.empty((steps[0].stop, B, H), dtype=self.ax.dtype)
+        # Kept on the trace like its other buffers (tests/test_traces.py checks their dtype).
+        self.scratch = scratch = np.empty((steps[0].stop, B, H), dtype=self.ax.dtype)
         for s in steps:
             r, z, n = self.gm[s, 0], self.gm[s, 1], self.gm[s, 2]
             to_r, to_z, to_n = self.to_da[s, 0], self.to_da[s, 1], self.to_da[s, 2]

@@ -108,7 +108,8 @@ class LSTMTrace:
         # A few steps at a time, so that the two scratch blocks stay in cache (chunks.py); at the
         # large size in float64 this took 302 ms in one go with (T, B, 4H) temporaries, 57 ms now.
         steps = time_chunks(T, B * H)
-        scratch = np.empty((2, steps[0].stop, B, H), dtype=self.gate.dtype)
+        # Kept on the trace like its other buffers (tests/test_traces.py checks their dtype).
+        self.scratch = scratch = np.empty((2, steps[0].stop, B, H), dtype=self.gate.dtype)
         for s in steps:
             i, f, g, o = (self.gate[s, :, k * H:(k + 1) * H] for k in range(4))
             tc, c_prev = self.tanh_c[s], self.c[s]
