@@ -25,7 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_rnn.py
 	$(BIN)/python benchmarks/bench_networks.py
 
-## mutate: mutation testing of manual_bptt with mutmut (about 13 minutes; docs/testing.md)
+## mutate: mutation testing of manual_bptt with mutmut (6 188 mutants: about two hours at the rate of the cells' run, 817 in 16 minutes; docs/testing.md)
 mutate: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[mutation]'
 	rm -rf mutants
