@@ -21,8 +21,6 @@ header says which.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 from pathlib import Path
 
@@ -35,7 +33,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence  # noqa: E402
 
-from bench_rnn import DTYPES, SIZES, blas_description, time_pair  # noqa: E402
+from bench_rnn import DTYPES, SIZES, blas_description, machine_description, time_pair  # noqa: E402
 from manual_bptt import bptt  # noqa: E402
 from manual_bptt.problems import random_network_problem  # noqa: E402
 from torch_reference.network_twin import build_network  # noqa: E402
@@ -108,8 +106,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     rounds = 3 if args.quick else 11
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"NumPy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    print(machine_description())
     print(blas_description())
     print(onednn_description())
     print("\n| network                          | T, B, I, H, O         | dtype   | manual (ms) | torch (ms) | torch / manual |")

@@ -263,6 +263,13 @@ def peak_memory(fn) -> int:
     return peak
 
 
+def machine_description() -> str:
+    """One line: the machine, its cores and CPU, Python, NumPy, torch and torch's threads."""
+    return (f"machine: {platform.machine()}, {os.cpu_count()} cores, {cpu_model()}, Python "
+            f"{platform.python_version()}, NumPy {np.__version__}, torch {torch.__version__} "
+            f"({torch.get_num_threads()} threads)")
+
+
 def cpu_model() -> str:
     """The CPU's model name and its widest vector extension, from /proc/cpuinfo where there is one."""
     try:
@@ -322,8 +329,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     rounds = 3 if args.quick else 15
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {cpu_model()}, "
-          f"Python {platform.python_version()}, NumPy {np.__version__}, torch {torch.__version__}")
+    print(machine_description())
     print(blas_description())
     T, B, I, H, O = SIZES["large"]
     print(jax_description(random_problem(T=T, B=B, I=I, H=H, O=O, seed=0, dtype="float32")))

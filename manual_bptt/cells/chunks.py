@@ -23,8 +23,8 @@ def time_chunks(T: int, row: int) -> list[slice]:
     """Slices of range(T) covering it in order, each of CHUNK_ELEMENTS // row steps (at least 1),
     the last one possibly shorter.
 
-    T: the number of steps, ≥ 1 (the engine's callers validate it); row: the elements of one
-    step's block (B·H).
+    T: the number of steps, ≥ 1; row: the elements of one step's block (B·H, ≥ 1): the engine's
+    callers validate both.
     """
-    n = max(1, CHUNK_ELEMENTS // max(1, row))
+    n = max(1, CHUNK_ELEMENTS // row)
     return [slice(start, min(start + n, T)) for start in range(0, T, n)]

@@ -146,9 +146,9 @@ class GRUTrace:
         (dh,) = dstate
         B, H = dh.shape
         d, to_da, (r, z) = self.d, self.to_da[t], self.gm[t, :2]
-        np.multiply(to_da[2], dh, out=d[2])                           # ∂L/∂a_n = ∂L/∂h(t) ⊙ (1 - z) ⊙ (1 - n²)
-        np.multiply(to_da[0], d[2], out=d[0])                         # ∂L/∂a_r = ∂L/∂a_n ⊙ hn ⊙ r(1 - r)
-        np.multiply(to_da[1], dh, out=d[1])                           # ∂L/∂a_z = ∂L/∂h(t) ⊙ (h(t-1) - n) ⊙ z(1 - z)
+        np.multiply(to_da[2], dh, out=d[2])                        # ∂L/∂a_n = ∂L/∂h(t) ⊙ (1 - z) ⊙ (1 - n²)
+        np.multiply(to_da[0], d[2], out=d[0])                      # ∂L/∂a_r = ∂L/∂a_n ⊙ hn ⊙ r(1 - r)
+        np.multiply(to_da[1], dh, out=d[1])                        # ∂L/∂a_z = ∂L/∂h(t) ⊙ (h(t-1) - n) ⊙ z(1 - z)
         np.copyto(self.da_x[t].reshape(B, 3, H), d.transpose(1, 0, 2))    # row-major, over to_da[t]
         d[2] *= r                                                  # ∂L/∂hn = ∂L/∂a_n ⊙ r (r, z: both sides alike)
         dh *= z                                                    # the shortcut ∂L/∂h(t) ⊙ z ...
