@@ -31,11 +31,13 @@ from .sequence import sequence_backward, sequence_forward
 @dataclass
 class NetworkCache:
     """Every layer and direction's SequenceCache (index l·D + d, in its own time order),
-    the top layer's outputs (T, B, D·H_out) in natural time order, and the problem."""
+    the top layer's outputs (T, B, D·H_out) in natural time order, the problem, and per
+    layer its BidirectionalLayer (the buffers its two directions share) or None."""
 
     problem: NetworkProblem
     layers: list
     top: np.ndarray
+    joint: list
 
     def final_state(self) -> np.ndarray:
         """h_n of the top layer, both directions concatenated: (B, D·H_out).
@@ -107,24 +109,75 @@ def network_forward_checked(problem: NetworkProblem) -> NetworkCache:
     cell = cell_for(p.cell)
     D = p.num_directions
     order = TimeOrder(problem)
-    H_out = p.output_hidden_size
     inputs = problem.x
-    layers = []
+    layers, joint = [], []
     for layer in range(p.num_layers):
-        if D == 2:                                                  # both, concatenated in natural order
-            outputs = np.empty((problem.T, problem.B, D * H_out), dtype=p.dtype)
-        for direction in range(D):
-            w = p.layer(layer, direction)
-            state0 = problem.initial_state(layer * D + direction)
-            x_dir = order.into(direction, inputs)
-            cache = sequence_forward(cell, w, x_dir, state0, problem.mask)
+        ws = [p.layer(layer, direction) for direction in range(D)]
+        states0 = [problem.initial_state(layer * D + direction) for direction in range(D)]
+        if D == 1:
+            cache = sequence_forward(cell, ws[0], inputs, states0[0], problem.mask)
             layers.append(cache)
-            if D == 2:
+            joint.append(None)
+            inputs = cache.h[1:]                                    # one direction: a view, no copy
+        elif order.index is None:                                   # the reverse order is a view
+            bidirectional = BidirectionalLayer(problem, cell, ws, inputs)
+            for direction in range(D):
+                layers.append(sequence_forward(cell, ws[direction], bidirectional.x[direction], states0[direction],
+                                               None, ax=bidirectional.ax[direction], h=bidirectional.h[direction]))
+            joint.append(bidirectional)
+            inputs = bidirectional.outputs
+        else:                                                       # per-sequence reversal: copies
+            H_out = p.output_hidden_size
+            outputs = np.empty((problem.T, problem.B, D * H_out), dtype=p.dtype)
+            for direction in range(D):
+                cache = sequence_forward(cell, ws[direction], order.into(direction, inputs), states0[direction],
+                                         problem.mask)
+                layers.append(cache)
                 outputs[..., direction * H_out:(direction + 1) * H_out] = order.back(direction, cache.h[1:], copy=False)
-            else:
-                outputs = cache.h[1:]                               # one direction: a view, no copy
-        inputs = outputs
-    return NetworkCache(problem=problem, layers=layers, top=inputs)
+            joint.append(None)
+            inputs = outputs
+    return NetworkCache(problem=problem, layers=layers, top=inputs, joint=joint)
+
+
+class BidirectionalLayer:
+    """The buffers both directions of a layer share when the reverse order is a view (no lengths).
+
+    out (T+2, B, 2·H_out) holds both directions' h(t): the forward direction's h(t) at row t,
+    the reverse direction's h(s), s counted in its own order, at row T+1-s. Then row t (1..T) is
+    the layer's output at step t, both directions concatenated, so the outputs are the block
+    out[1:T+1], with no copy; each direction's states are a view of it (h[direction]).
+
+    For a cell that works in the ax it is given (cell.in_place_ax), both directions' input
+    sides come from one product, AX = x [U_fwd; U_rev]ᵀ + b, in natural time order, and the
+    cell leaves ∂L/∂a_x(t) in the same places: the backward pass then forms ∂L/∂x summed over
+    both directions with one product, AX [U_fwd; U_rev], where two products and a sum were.
+    """
+
+    def __init__(self, problem: NetworkProblem, cell, ws: list, x: np.ndarray):
+        p = problem.params
+        T, B, I = x.shape
+        H_out = p.output_hidden_size
+        out = np.empty((T + 2, B, 2 * H_out), dtype=p.dtype)
+        self.h = [out[:T + 1, :, :H_out], out[::-1][:T + 1, :, H_out:]]
+        self.outputs = out[1:T + 1]
+        self.x = [x, x[::-1]]
+        self.ax = [None, None]
+        self.AX = self.U = None
+        if cell.in_place_ax:
+            self.U = np.concatenate([w.U for w in ws])              # (2·G·H, I)
+            AX = (x.reshape(T * B, I) @ self.U.T).reshape(T, B, -1)
+            biases = [cell.input_bias(w) for w in ws]
+            if biases[0] is not None:
+                AX += np.concatenate(biases)
+            GH = AX.shape[-1] // 2
+            self.AX, self.ax = AX, [AX[..., :GH], AX[::-1, :, GH:]]
+        else:
+            self.x[1] = np.ascontiguousarray(self.x[1])             # the cell copies ax: keep x in step order
+
+    def input_grad(self) -> np.ndarray:
+        """∂L/∂x, both directions summed, once both backward passes have left ∂L/∂a_x(t) in AX."""
+        T, B, I = self.x[0].shape
+        return (self.AX.reshape(T * B, -1) @ self.U).reshape(T, B, I)
 
 
 def network_backward(problem: NetworkProblem, cache: NetworkCache, dtop, dfinal) -> dict:
@@ -136,6 +189,8 @@ def network_backward(problem: NetworkProblem, cache: NetworkCache, dtop, dfinal)
     grads, dstate0 = {}, [None] * (p.num_layers * D)
     dabove = dtop                                                   # ∂L/∂(outputs of the layer being done)
     for layer in range(p.num_layers - 1, -1, -1):
+        joint = cache.joint[layer]
+        merged = joint is not None and joint.AX is not None        # ∂L/∂x of both directions in one product
         dinput = None
         for direction in range(D):
             index = layer * D + direction
@@ -144,15 +199,18 @@ def network_backward(problem: NetworkProblem, cache: NetworkCache, dtop, dfinal)
             final = None
             if dfinal is not None and layer == p.num_layers - 1:
                 final = (np.ascontiguousarray(dfinal[:, part]),) + (None,) * (len(cell.state_names) - 1)
-            g = sequence_backward(cell, p.layer(layer, direction), cache.layers[index], dh, final, problem.truncate)
+            g = sequence_backward(cell, p.layer(layer, direction), cache.layers[index], dh, final, problem.truncate,
+                                  input_grad=not merged)
             for symbol, array in g.weights.items():
                 grads[torch_name(symbol, layer, direction)] = array
             dstate0[index] = g.state0
+            if merged:
+                continue
             if dinput is None:                                      # ∂L/∂(this layer's input), natural order
                 dinput = order.back(direction, g.x)
             else:                                                   # the sum over directions
                 dinput += order.back(direction, g.x, copy=False)
-        dabove = dinput                                             # dx of layer l is dh of layer l-1
+        dabove = joint.input_grad() if merged else dinput           # dx of layer l is dh of layer l-1
     grads["h0"] = np.stack([d[0] for d in dstate0])
     if len(cell.state_names) > 1:
         grads["c0"] = np.stack([d[1] for d in dstate0])

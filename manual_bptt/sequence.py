@@ -59,14 +59,22 @@ class SequenceGrads:
     x: np.ndarray
 
 
-def sequence_forward(cell, w, x: np.ndarray, state0: tuple, mask: np.ndarray | None) -> SequenceCache:
-    """Run `cell` over x: (T, B, I_l) from state0 (a tuple of (B, ·) arrays)."""
+def sequence_forward(cell, w, x: np.ndarray, state0: tuple, mask: np.ndarray | None, *,
+                     ax: np.ndarray | None = None, h: np.ndarray | None = None) -> SequenceCache:
+    """Run `cell` over x: (T, B, I_l) from state0 (a tuple of (B, ·) arrays).
+
+    ax: U x(t) + the cell's input bias for every step, where the caller has it already
+        (network.py makes both directions' in one product); computed here when None
+    h:  a (T+1, B, H_out) array, any strides, for the trace to keep h(t) in (the layer's
+        shared output buffer); the trace allocates its own when None
+    """
     T, B, I = x.shape
-    ax = (x.reshape(T * B, I) @ w.U.T).reshape(T, B, -1)          # U x(t) for every step, one product
-    bias = cell.input_bias(w)
-    if bias is not None:
-        ax += bias
-    trace = cell.start(w, ax, state0)
+    if ax is None:
+        ax = (x.reshape(T * B, I) @ w.U.T).reshape(T, B, -1)      # U x(t) for every step, one product
+        bias = cell.input_bias(w)
+        if bias is not None:
+            ax += bias
+    trace = cell.start(w, ax, state0, h)
     if mask is None:
         for t in range(T):
             trace.step(t)
@@ -86,6 +94,8 @@ def sequence_backward(
     dh: np.ndarray | None,
     dstate_final: tuple | None = None,
     truncate: int | None = None,
+    *,
+    input_grad: bool = True,
 ) -> SequenceGrads:
     """BPTT for one layer and direction. Consumes the cache (its buffers are reused).
 
@@ -93,6 +103,8 @@ def sequence_backward(
                   (readout or the layer above), or None where no output is read
     dstate_final: ∂L/∂state(T) from a reader of the final state (target "last"), or None
     truncate:     cut the carried gradient at the start of every chunk of this many steps
+    input_grad:   False leaves ∂L/∂x to the caller (SequenceGrads.x is None): network.py forms
+                  both directions' at once from the ∂L/∂a_x(t) they left in one buffer
     """
     trace, mask, x = cache.trace, cache.mask, cache.x
     T, B, I = x.shape
@@ -120,25 +132,44 @@ def sequence_backward(
                     d.fill(0)
                 else:
                     d *= ~mask[t]                                   # rows still running; padded rows hold
-    return _weight_grads(w, trace, x, dstate)
+    return _weight_grads(w, trace, x, dstate, input_grad)
 
 
-def _weight_grads(w, trace, x: np.ndarray, dstate: tuple) -> SequenceGrads:
+def _weight_grads(w, trace, x: np.ndarray, dstate: tuple, input_grad: bool) -> SequenceGrads:
     """The sums over t of the immediate partials: one product each over all T·B rows."""
     T, B, I = x.shape
     h = trace.states[0]
-    da_x = trace.da_x.reshape(T * B, -1)
-    da_h = trace.da_h.reshape(T * B, -1)
     grads = {
-        "U": da_x.T @ x.reshape(T * B, I),                          # Σ_t ∂L/∂a_x(t) x(t)ᵀ
-        "W": da_h.T @ h[:-1].reshape(T * B, -1),                    # Σ_t ∂L/∂a_h(t) h(t-1)ᵀ
+        "U": _time_sum(trace.da_x, x),                              # Σ_t ∂L/∂a_x(t) x(t)ᵀ
+        "W": _time_sum(trace.da_h, h[:-1]),                         # Σ_t ∂L/∂a_h(t) h(t-1)ᵀ
     }
     if w.b_ih is not None:
-        grads["b_ih"] = column_sums(da_x)                           # Σ_t ∂L/∂a_x(t)
+        grads["b_ih"] = column_sums(_rows(trace.da_x))              # Σ_t ∂L/∂a_x(t)
         if trace.da_h is trace.da_x:                                # one pre-activation (Elman, LSTM):
             grads["b_hh"] = grads["b_ih"].copy()                    # the same sum, not summed twice
         else:
-            grads["b_hh"] = column_sums(da_h)                       # Σ_t ∂L/∂a_h(t)
+            grads["b_hh"] = column_sums(_rows(trace.da_h))          # Σ_t ∂L/∂a_h(t)
     grads.update(trace.extra_grads())
-    dx = (da_x @ w.U).reshape(T, B, I)                              # ∂L/∂x(t) = Uᵀ ∂L/∂a_x(t)
+    dx = None
+    if input_grad:
+        dx = (trace.da_x.reshape(T * B, -1) @ w.U).reshape(T, B, I)  # ∂L/∂x(t) = Uᵀ ∂L/∂a_x(t)
     return SequenceGrads(weights=grads, state0=dstate, x=dx)
+
+
+def _time_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Σ_t a(t)ᵀ b(t) for a: (T, B, m), b: (T, B, n): one (m, n) product over all T·B rows.
+
+    The sum runs over t in any order, so two arrays that both run backwards in memory (the
+    reverse direction's views of the layer's shared buffers, network.py) are read forwards:
+    then the (T·B, ·) reshapes are views instead of copies.
+    """
+    if a.strides[0] < 0 and b.strides[0] < 0:
+        a, b = a[::-1], b[::-1]                                     # the same steps, both in memory order
+    return a.reshape(-1, a.shape[-1]).T @ b.reshape(-1, b.shape[-1])
+
+
+def _rows(a: np.ndarray) -> np.ndarray:
+    """a: (T, B, m) as (T·B, m) rows in memory order, for a sum over all of them (the order is free)."""
+    if a.strides[0] < 0:
+        a = a[::-1]
+    return a.reshape(-1, a.shape[-1])

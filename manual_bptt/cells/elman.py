@@ -24,6 +24,7 @@ class ElmanCell:
     """tanh or relu; one gate block (G = 1), one state (h)."""
 
     state_names = ("h",)
+    in_place_ax = True          # works in the ax it is given, any strides; ∂L/∂a(t) ends there too
 
     def __init__(self, nonlinearity: str):
         self.nonlinearity = nonlinearity
@@ -32,8 +33,8 @@ class ElmanCell:
         """What joins U x(t) before the loop: all of b = b_ih + b_hh (None without biases)."""
         return None if w.b_ih is None else w.b_ih + w.b_hh
 
-    def start(self, w, ax: np.ndarray, state0: tuple) -> "ElmanTrace":
-        return ElmanTrace(self.nonlinearity, w, ax, state0[0])
+    def start(self, w, ax: np.ndarray, state0: tuple, h: np.ndarray | None = None) -> "ElmanTrace":
+        return ElmanTrace(self.nonlinearity, w, ax, state0[0], h)
 
     def __repr__(self) -> str:
         return f"ElmanCell({self.nonlinearity!r})"
@@ -42,34 +43,34 @@ class ElmanCell:
 class ElmanTrace:
     """The forward values of one sequence, and its backward pass (consumes the trace)."""
 
-    def __init__(self, nonlinearity: str, w, ax: np.ndarray, h0: np.ndarray):
+    def __init__(self, nonlinearity: str, w, ax: np.ndarray, h0: np.ndarray, h: np.ndarray | None):
         T, B, H = ax.shape
         self.nonlinearity = nonlinearity
         self.W = w.W
         self.WT = np.ascontiguousarray(w.W.T)                      # Wᵀ once, contiguous, as rnn.py does for BLAS
         self.phi = activations.PHI[nonlinearity]
-        self.a = ax                                                # becomes a(t) in place
-        self.h = np.empty((T + 1, B, H), dtype=ax.dtype)
+        self.a = ax                                                # becomes a(t), φ'(a(t)), then ∂L/∂a(t), in place
+        self.h = np.empty((T + 1, B, H), dtype=ax.dtype) if h is None else h
         self.h[0] = h0                                             # h(0) = h0
         self.states = (self.h,)
 
     def step(self, t: int) -> None:
         a_t, h_prev, h_t = self.a[t], self.h[t], self.h[t + 1]
-        np.dot(h_prev, self.WT, out=h_t)                           # W h(t-1), in h(t)'s row: no temporary
+        np.matmul(h_prev, self.WT, out=h_t)                        # W h(t-1), in h(t)'s row: no temporary
         a_t += h_t                                                 # a(t) = U x(t) + b + W h(t-1)
         self.phi(a_t, h_t)                                         # h(t) = φ(a(t))
 
     def begin_backward(self) -> None:
-        # φ'(a(t)) for every step in one call, in a's own buffer (a is not needed after).
+        # φ'(a(t)) for every step in one call, in a's own buffer (a is not needed after); step t
+        # then writes ∂L/∂a(t) over φ'(a(t)), which nothing reads again.
         self.dphi = activations.dphi(self.nonlinearity, self.a, self.h[1:], out=self.a)
-        self.da = np.empty_like(self.a)
-        self.da_x = self.da_h = self.da                            # one a(t): both sides get ∂L/∂a(t)
+        self.da_x = self.da_h = self.dphi                          # one a(t): both sides get ∂L/∂a(t)
 
     def step_backward(self, t: int, dstate: tuple) -> None:
         (dh,) = dstate
-        da_t = self.da[t]
-        np.multiply(dh, self.dphi[t], out=da_t)                    # ∂L/∂a(t) = φ'(a(t)) ⊙ ∂L/∂h(t)
-        np.dot(da_t, self.W, out=dh)                               # ∂L/∂h(t-1) = Wᵀ ∂L/∂a(t)
+        da_t = self.dphi[t]
+        da_t *= dh                                                 # ∂L/∂a(t) = φ'(a(t)) ⊙ ∂L/∂h(t)
+        np.matmul(da_t, self.W, out=dh)                            # ∂L/∂h(t-1) = Wᵀ ∂L/∂a(t)
 
     def extra_grads(self) -> dict:
         return {}
