@@ -52,11 +52,14 @@ class ElmanTrace:
         self.a = ax                                                # becomes a(t), φ'(a(t)), then ∂L/∂a(t), in place
         self.h = np.empty((T + 1, B, H), dtype=ax.dtype) if h is None else h
         self.h[0] = h0                                             # h(0) = h0
+        # np.dot has the least overhead per call, but writes only into contiguous rows; np.matmul
+        # takes strided ones (a network's shared buffer) and goes to BLAS all the same.
+        self.product = np.dot if h is None and ax.flags.c_contiguous else np.matmul
         self.states = (self.h,)
 
     def step(self, t: int) -> None:
         a_t, h_prev, h_t = self.a[t], self.h[t], self.h[t + 1]
-        np.matmul(h_prev, self.WT, out=h_t)                        # W h(t-1), in h(t)'s row: no temporary
+        self.product(h_prev, self.WT, out=h_t)                     # W h(t-1), in h(t)'s row: no temporary
         a_t += h_t                                                 # a(t) = U x(t) + b + W h(t-1)
         self.phi(a_t, h_t)                                         # h(t) = φ(a(t))
 
@@ -70,7 +73,7 @@ class ElmanTrace:
         (dh,) = dstate
         da_t = self.dphi[t]
         da_t *= dh                                                 # ∂L/∂a(t) = φ'(a(t)) ⊙ ∂L/∂h(t)
-        np.matmul(da_t, self.W, out=dh)                            # ∂L/∂h(t-1) = Wᵀ ∂L/∂a(t)
+        self.product(da_t, self.W, out=dh)                         # ∂L/∂h(t-1) = Wᵀ ∂L/∂a(t)
 
     def extra_grads(self) -> dict:
         return {}
