@@ -60,9 +60,11 @@ def test_label_sequences_reach_every_class_and_no_other(O):
 
 
 def test_ill_conditioned_problems_reach_their_edges_and_the_rest_stay_at_scale_1():
+    # Derandomized in every profile: a random search for an edge case can miss it in 2 000
+    # draws (it did, once, under the random "dev" profile), which says nothing about the strategy.
     def finds(condition) -> bool:
         return find(ill_conditioned_problems(), condition,
-                    settings=settings(max_examples=2000, database=None)) is not None
+                    settings=settings(max_examples=2000, database=None, derandomize=True)) is not None
 
     assert finds(lambda p: p.recipe.get("weight_scale", 1) >= 0.9 * MAX_WEIGHT_SCALE and p.recipe["T"] >= 60)
     assert finds(lambda p: p.recipe["T"] == MAX_T_ILL_CONDITIONED and p.recipe["dtype"] == "float32")
