@@ -25,6 +25,7 @@ from .network_params import NetworkGrads
 from .network_validation import NetworkProblem, check_network_problem
 from .options import Options
 from .readout import readout
+from .reductions import column_sums
 from .sequence import sequence_backward, sequence_forward
 
 
@@ -159,9 +160,12 @@ class BidirectionalLayer:
     out[1:T+1], with no copy; each direction's states are a view of it (h[direction]).
 
     For a cell that works in the ax it is given (cell.in_place_ax), both directions' input
-    sides come from one product, AX = x [U_fwd; U_rev]ᵀ + b, in natural time order, and the
-    cell leaves ∂L/∂a_x(t) in the same places: the backward pass then forms ∂L/∂x summed over
-    both directions with one product, AX [U_fwd; U_rev], where two products and a sum were.
+    sides come from one product, AX = x [U_fwd; U_rev]ᵀ + b, in natural time order, and AX[t]
+    pairs with out[t+1] for both directions. The backward pass then begins both directions
+    in one pass over AX and the outputs (cell.begin_backward_together), the cell leaves
+    ∂L/∂a_x(t) in AX, and the input side's gradients are one product each for both
+    directions (input_side_grads): [∂L/∂U_fwd; ∂L/∂U_rev] = AXᵀ x, and ∂L/∂x summed over the
+    directions = AX [U_fwd; U_rev], where two products and a sum were.
     """
 
     def __init__(self, problem: NetworkProblem, cell, ws: list, x: np.ndarray):
@@ -174,21 +178,30 @@ class BidirectionalLayer:
         self.x = [x, x[::-1]]
         self.ax = [None, None]
         self.AX = self.U = None
+        self.bias = False
         if cell.in_place_ax:
             self.U = np.concatenate([w.U for w in ws])              # (2·G·H, I)
             AX = (x.reshape(T * B, I) @ self.U.T).reshape(T, B, -1)
             biases = [cell.input_bias(w) for w in ws]
-            if biases[0] is not None:
+            self.bias = biases[0] is not None
+            if self.bias:
                 AX += np.concatenate(biases)
             GH = AX.shape[-1] // 2
             self.AX, self.ax = AX, [AX[..., :GH], AX[::-1, :, GH:]]
         else:
             self.x[1] = np.ascontiguousarray(self.x[1])             # the cell copies ax: keep x in step order
 
-    def input_grad(self) -> np.ndarray:
-        """∂L/∂x, both directions summed, once both backward passes have left ∂L/∂a_x(t) in AX."""
+    def input_side_grads(self) -> tuple:
+        """([∂L/∂U, ∂L/∂b_ih or None] per direction, ∂L/∂x summed over both), once both backward
+        passes have left ∂L/∂a_x(t) in AX."""
         T, B, I = self.x[0].shape
-        return (self.AX.reshape(T * B, -1) @ self.U).reshape(T, B, I)
+        da = self.AX.reshape(T * B, -1)
+        dU = da.T @ self.x[0].reshape(T * B, I)                     # Σ_t ∂L/∂a_x(t) x(t)ᵀ, both directions
+        db = column_sums(da) if self.bias else None
+        GH = dU.shape[0] // 2
+        per_direction = [(dU[d * GH:(d + 1) * GH], None if db is None else db[d * GH:(d + 1) * GH]) for d in (0, 1)]
+        dx = (da @ self.U).reshape(T, B, I)                         # Σ over directions of Uᵀ ∂L/∂a_x(t)
+        return per_direction, dx
 
 
 def network_backward(problem: NetworkProblem, cache: NetworkCache, dtop, dfinal) -> dict:
@@ -203,6 +216,8 @@ def network_backward(problem: NetworkProblem, cache: NetworkCache, dtop, dfinal)
         joint = cache.joint[layer]
         merged = joint is not None and joint.AX is not None        # ∂L/∂x of both directions in one product
         dinput = None
+        if merged:                                                  # φ' of both directions in one pass
+            cell.begin_backward_together([cache.layers[layer * D + d].trace for d in range(D)], joint.AX, joint.outputs)
         for direction in range(D):
             index = layer * D + direction
             part = slice(direction * H_out, (direction + 1) * H_out)
@@ -211,7 +226,7 @@ def network_backward(problem: NetworkProblem, cache: NetworkCache, dtop, dfinal)
             if dfinal is not None and layer == p.num_layers - 1:
                 final = (np.ascontiguousarray(dfinal[:, part]),) + (None,) * (len(cell.state_names) - 1)
             g = sequence_backward(cell, p.layer(layer, direction), cache.layers[index], dh, final, problem.truncate,
-                                  input_grad=not merged)
+                                  input_side=not merged)
             for symbol, array in g.weights.items():
                 grads[torch_name(symbol, layer, direction)] = array
             dstate0[index] = g.state0
@@ -221,7 +236,13 @@ def network_backward(problem: NetworkProblem, cache: NetworkCache, dtop, dfinal)
                 dinput = order.back(direction, g.x)
             else:                                                   # the sum over directions
                 dinput += order.back(direction, g.x, copy=False)
-        dabove = joint.input_grad() if merged else dinput           # dx of layer l is dh of layer l-1
+        if merged:
+            per_direction, dinput = joint.input_side_grads()
+            for direction, (dU, db) in enumerate(per_direction):
+                grads[torch_name("U", layer, direction)] = dU
+                if db is not None:
+                    grads[torch_name("b_ih", layer, direction)] = db
+        dabove = dinput                                             # dx of layer l is dh of layer l-1
     grads["h0"] = np.stack([d[0] for d in dstate0])
     if len(cell.state_names) > 1:
         grads["c0"] = np.stack([d[1] for d in dstate0])

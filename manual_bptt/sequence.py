@@ -95,7 +95,7 @@ def sequence_backward(
     dstate_final: tuple | None = None,
     truncate: int | None = None,
     *,
-    input_grad: bool = True,
+    input_side: bool = True,
 ) -> SequenceGrads:
     """BPTT for one layer and direction. Consumes the cache (its buffers are reused).
 
@@ -103,8 +103,9 @@ def sequence_backward(
                   (readout or the layer above), or None where no output is read
     dstate_final: ∂L/∂state(T) from a reader of the final state (target "last"), or None
     truncate:     cut the carried gradient at the start of every chunk of this many steps
-    input_grad:   False leaves ∂L/∂x to the caller (SequenceGrads.x is None): network.py forms
-                  both directions' at once from the ∂L/∂a_x(t) they left in one buffer
+    input_side:   False leaves the input side's gradients, ∂L/∂U, ∂L/∂b_ih and ∂L/∂x, to the caller
+                  (SequenceGrads.x is None): network.py forms both directions' at once from the
+                  ∂L/∂a_x(t) they left in one buffer
     """
     trace, mask, x = cache.trace, cache.mask, cache.x
     T, B, I = x.shape
@@ -132,27 +133,26 @@ def sequence_backward(
                     d.fill(0)
                 else:
                     d *= ~mask[t]                                   # rows still running; padded rows hold
-    return _weight_grads(w, trace, x, dstate, input_grad)
+    return _weight_grads(w, trace, x, dstate, input_side)
 
 
-def _weight_grads(w, trace, x: np.ndarray, dstate: tuple, input_grad: bool) -> SequenceGrads:
+def _weight_grads(w, trace, x: np.ndarray, dstate: tuple, input_side: bool) -> SequenceGrads:
     """The sums over t of the immediate partials: one product each over all T·B rows."""
     T, B, I = x.shape
     h = trace.states[0]
-    grads = {
-        "U": _time_sum(trace.da_x, x),                              # Σ_t ∂L/∂a_x(t) x(t)ᵀ
-        "W": _time_sum(trace.da_h, h[:-1]),                         # Σ_t ∂L/∂a_h(t) h(t-1)ᵀ
-    }
+    grads = {"W": _time_sum(trace.da_h, h[:-1])}                    # Σ_t ∂L/∂a_h(t) h(t-1)ᵀ
     if w.b_ih is not None:
-        grads["b_ih"] = column_sums(_rows(trace.da_x))              # Σ_t ∂L/∂a_x(t)
-        if trace.da_h is trace.da_x:                                # one pre-activation (Elman, LSTM):
-            grads["b_hh"] = grads["b_ih"].copy()                    # the same sum, not summed twice
-        else:
-            grads["b_hh"] = column_sums(_rows(trace.da_h))          # Σ_t ∂L/∂a_h(t)
+        grads["b_hh"] = column_sums(_rows(trace.da_h))              # Σ_t ∂L/∂a_h(t)
     grads.update(trace.extra_grads())
-    dx = None
-    if input_grad:
-        dx = (trace.da_x.reshape(T * B, -1) @ w.U).reshape(T, B, I)  # ∂L/∂x(t) = Uᵀ ∂L/∂a_x(t)
+    if not input_side:
+        return SequenceGrads(weights=grads, state0=dstate, x=None)
+    grads["U"] = _time_sum(trace.da_x, x)                           # Σ_t ∂L/∂a_x(t) x(t)ᵀ
+    if w.b_ih is not None:
+        if trace.da_h is trace.da_x:                                # one pre-activation (Elman, LSTM):
+            grads["b_ih"] = grads["b_hh"].copy()                    # the same sum, not summed twice
+        else:
+            grads["b_ih"] = column_sums(_rows(trace.da_x))          # Σ_t ∂L/∂a_x(t)
+    dx = (trace.da_x.reshape(T * B, -1) @ w.U).reshape(T, B, I)     # ∂L/∂x(t) = Uᵀ ∂L/∂a_x(t)
     return SequenceGrads(weights=grads, state0=dstate, x=dx)
 
 
