@@ -65,8 +65,8 @@ def sequence_forward(cell, w, x: np.ndarray, state0: tuple, mask: np.ndarray | N
 
     ax: U x(t) + the cell's input bias for every step, where the caller has it already
         (network.py makes both directions' in one product); computed here when None
-    h:  a (T+1, B, H_out) array, any strides, for the trace to keep h(t) in (the layer's
-        shared output buffer); the trace allocates its own when None
+    h:  a (T+1, B, H_out) array, any strides, for the trace to keep h(t) in (a bidirectional
+        layer's shared buffer; only for a cell with in_place_ax); the trace allocates its own when None
     """
     T, B, I = x.shape
     if ax is None:
@@ -74,7 +74,7 @@ def sequence_forward(cell, w, x: np.ndarray, state0: tuple, mask: np.ndarray | N
         bias = cell.input_bias(w)
         if bias is not None:
             ax += bias
-    trace = cell.start(w, ax, state0, h)
+    trace = cell.start(w, ax, state0) if h is None else cell.start(w, ax, state0, h)
     if mask is None:
         for t in range(T):
             trace.step(t)

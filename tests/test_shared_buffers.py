@@ -1,8 +1,8 @@
 """Bidirectional layers that share their buffers (manual_bptt/network.py, BidirectionalLayer).
 
-Without lengths, and above SHARED_BUFFER_BYTES per step block, both directions of a layer
-keep h(t) in one (T+2, B, 2·H_out) array; for the Elman cell they also share one input-side
-product forward and one ∂L/∂x product backward. The drawn test problems are far below the
+For the Elman cell, without lengths and from SHARED_BUFFER_BYTES per step block, both
+directions of a layer keep h(t) in one (T+2, B, 2·H_out) array and share one input-side
+product forward, one pass for φ' and one product each for ∂L/∂U and ∂L/∂x backward. The drawn test problems are far below the
 size where that happens, so the tests here force it by setting the threshold to 0, as
 tests/test_chunks.py does for the chunked passes.
 
@@ -27,7 +27,7 @@ from manual_bptt.options import Options
 from manual_bptt.problems import random_network_problem
 
 from .helpers import assert_agree, assert_grads_agree
-from .strategies import network_problems
+from .strategies import ELMAN_CELLS, network_problems
 
 #: The same float64 sums in another order, as tests/test_networks.py's REORDERED.
 REORDERED = Tolerance(rtol=1e-12, atol=1e-14, reason="the same float64 sums, accumulated in another order")
@@ -47,7 +47,8 @@ def joints(problem, threshold=None):
         return network_forward_checked(checked).joint
 
 
-@given(network_problems(bidirectional=st.just(True), lengths=st.sampled_from(("none", "full"))))
+@given(network_problems(cell=st.sampled_from(ELMAN_CELLS), bidirectional=st.just(True),
+                        lengths=st.sampled_from(("none", "full"))))
 def test_shared_buffers_equal_autograd(problem):
     pytest.importorskip("torch")
     from torch_reference import compare
@@ -58,8 +59,8 @@ def test_shared_buffers_equal_autograd(problem):
 
 
 @settings(max_examples=100)
-@given(network_problems(bidirectional=st.just(True), lengths=st.sampled_from(("none", "full")),
-                        dtype=st.just("float64")))
+@given(network_problems(cell=st.sampled_from(ELMAN_CELLS), bidirectional=st.just(True),
+                        lengths=st.sampled_from(("none", "full")), dtype=st.just("float64")))
 def test_shared_and_separate_buffers_give_the_same_gradients(problem):
     L_separate, separate = problem.run(bptt)
     L_shared, together = shared(problem)
@@ -70,13 +71,13 @@ def test_shared_and_separate_buffers_give_the_same_gradients(problem):
 @pytest.mark.parametrize("cell", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
 def test_which_layers_share_and_what(cell):
     kw = dict(T=3, I=2, O=2, cell=cell, num_layers=2, bidirectional=True, seed=0)
-    # B·H_out·itemsize = 2·4·8 = 64 bytes: at a threshold of 64 both layers share, at 65 neither.
     problem = random_network_problem(B=2, H=4, **kw)
+    if not cell.startswith("rnn"):                                  # the LSTM and GRU copy ax: never shared
+        assert joints(problem, threshold=0) == [None, None]
+        return
+    # B·H_out·itemsize = 2·4·8 = 64 bytes: at a threshold of 64 both layers share, at 65 neither.
     assert all(isinstance(j, BidirectionalLayer) for j in joints(problem, threshold=64))
     assert joints(problem, threshold=65) == [None, None]
-    # The input-side products are joint only for a cell that works in the ax it is given.
-    in_place = cell.startswith("rnn")
-    assert all((j.AX is not None) == in_place for j in joints(problem, threshold=0))
     # Per-sequence reversal is a copy, not a view: layers with lengths never share.
     padded = random_network_problem(B=2, H=4, lengths="random", **kw)
     assert joints(padded, threshold=0) == [None, None]

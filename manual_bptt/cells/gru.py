@@ -32,7 +32,7 @@ class GRUCell:
     """Three gate blocks (G = 3), one state (h)."""
 
     state_names = ("h",)
-    in_place_ax = False         # takes ax contiguous (its buffer is reread gate-major in the backward pass)
+    in_place_ax = False         # copies ax (see cells/__init__.py); no shared bidirectional buffers
 
     def input_bias(self, w):
         """b_ih, plus the r and z blocks of b_hh (they add to the pre-activation like b_ih does)."""
@@ -43,8 +43,8 @@ class GRUCell:
         bias[:2 * H] += w.b_hh[:2 * H]
         return bias
 
-    def start(self, w, ax: np.ndarray, state0: tuple, h: np.ndarray | None = None) -> "GRUTrace":
-        return GRUTrace(w, ax, state0[0], h)
+    def start(self, w, ax: np.ndarray, state0: tuple) -> "GRUTrace":
+        return GRUTrace(w, ax, state0[0])
 
     def __repr__(self) -> str:
         return "GRUCell()"
@@ -69,7 +69,7 @@ class GRUTrace:
     0.92x (with B = 1 every block was contiguous already, and the step now makes two products).
     """
 
-    def __init__(self, w, ax: np.ndarray, h0: np.ndarray, h: np.ndarray | None):
+    def __init__(self, w, ax: np.ndarray, h0: np.ndarray):
         T, B, G_H = ax.shape
         H = G_H // 3
         self.H = H
@@ -85,7 +85,7 @@ class GRUTrace:
         np.multiply(by_gate[:, :2], 0.5, out=self.gm[:, :2])       # ½ (U_r,z x + b): halved for σ
         self.gm[:, 2] = by_gate[:, 2]                              # U_n x + b_in
         self.hn = np.empty((T, B, H), dtype=ax.dtype)              # W_n h(t-1) + b_hn, for the backward pass
-        self.h = np.empty((T + 1, B, H), dtype=ax.dtype) if h is None else h
+        self.h = np.empty((T + 1, B, H), dtype=ax.dtype)
         self.h[0] = h0
         self.states = (self.h,)
         self.gh_rz = np.empty((2, B, H), dtype=ax.dtype)

@@ -32,13 +32,13 @@ class LSTMCell:
     """Four gate blocks (G = 4), two states (h, c); h is projected when W_hr is present."""
 
     state_names = ("h", "c")
-    in_place_ax = False         # takes ax contiguous (a copy of a strided view); ∂L/∂a(t) ends in its own buffer
+    in_place_ax = False         # copies ax (see cells/__init__.py); no shared bidirectional buffers
 
     def input_bias(self, w):
         return None if w.b_ih is None else w.b_ih + w.b_hh
 
-    def start(self, w, ax: np.ndarray, state0: tuple, h: np.ndarray | None = None) -> "LSTMTrace":
-        return LSTMTrace(w, ax, state0, h)
+    def start(self, w, ax: np.ndarray, state0: tuple) -> "LSTMTrace":
+        return LSTMTrace(w, ax, state0)
 
     def __repr__(self) -> str:
         return "LSTMCell()"
@@ -51,7 +51,7 @@ class LSTMTrace:
     Without a projection `m` is a view of h[1:], so the engine's mask, holding h at padded
     steps, holds m there too (those steps get no gradient)."""
 
-    def __init__(self, w, ax: np.ndarray, state0: tuple, h: np.ndarray | None):
+    def __init__(self, w, ax: np.ndarray, state0: tuple):
         T, B, G_H = ax.shape
         H = G_H // 4
         H_out = w.W.shape[1]
@@ -61,7 +61,7 @@ class LSTMTrace:
         self.W_hrT = None if w.W_hr is None else np.ascontiguousarray(w.W_hr.T)
         self.gate = np.ascontiguousarray(ax)                       # a(t), then [i, f, g, o] in place
         # (contiguous, so that the reshapes below are views of it: ax from the engine already is)
-        self.h = np.empty((T + 1, B, H_out), dtype=ax.dtype) if h is None else h
+        self.h = np.empty((T + 1, B, H_out), dtype=ax.dtype)
         self.c = np.empty((T + 1, B, H), dtype=ax.dtype)
         self.h[0], self.c[0] = state0                              # h(0) = h0, c(0) = c0
         self.tanh_c = np.empty((T, B, H), dtype=ax.dtype)
@@ -94,7 +94,7 @@ class LSTMTrace:
         np.tanh(c, out=self.tanh_c[t])
         np.multiply(o, self.tanh_c[t], out=self.m[t])              # m(t) = o ⊙ tanh(c(t))
         if self.W_hrT is not None:
-            np.matmul(self.m[t], self.W_hrT, out=self.h[t + 1])    # h(t) = W_hr m(t) (h may be strided)
+            np.dot(self.m[t], self.W_hrT, out=self.h[t + 1])       # h(t) = W_hr m(t)
 
     def begin_backward(self) -> None:
         T, B, G_H = self.gate.shape
