@@ -74,3 +74,22 @@ def test_the_lstm_final_states_are_torchs_h_n_and_c_n(problem):
         h, c = sequence.trace.states
         np.testing.assert_allclose(h[-1], h_n[index].numpy(), rtol=rtol, atol=rtol, err_msg=f"h_n[{index}]")
         np.testing.assert_allclose(c[-1], c_n[index].numpy(), rtol=rtol, atol=rtol, err_msg=f"c_n[{index}]")
+
+
+@pytest.mark.parametrize("name", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
+def test_a_cell_in_place_in_ax_leaves_its_input_side_gradient_there(name):
+    """cells/__init__.py: in_place_ax means the trace works in the ax it is given, strided or not,
+    and ∂L/∂a_x(t) ends there; a bidirectional layer's shared buffers rely on it (network.py)."""
+    from manual_bptt.problems import random_network_problem
+    from manual_bptt.sequence import sequence_forward
+
+    problem = checked(random_network_problem(T=4, B=2, I=3, H=5, O=2, cell=name, num_layers=1,
+                                             bidirectional=False, seed=0))
+    cell, w = cell_for(name), problem.params.layer(0, 0)
+    T, B = problem.T, problem.B
+    wide = np.zeros((T, B, 2 * w.U.shape[0]))
+    ax = wide[::-1, :, 1::2]                                      # strided every way
+    ax[...] = (problem.x @ w.U.T) + cell.input_bias(w)
+    cache = sequence_forward(cell, w, problem.x, problem.initial_state(0), None, ax=ax)
+    sequence_backward(cell, w, cache, np.ones((T, B, w.W.shape[1])))
+    assert (cache.trace.da_x is ax) == cell.in_place_ax
