@@ -33,12 +33,12 @@ from .sequence import sequence_backward, sequence_forward
 class NetworkCache:
     """Every layer and direction's SequenceCache (index l·D + d, in its own time order),
     the top layer's outputs (T, B, D·H_out) in natural time order, the problem, and per
-    layer its BidirectionalLayer (the buffers its two directions share) or None."""
+    layer the BidirectionalLayer its two directions share, or None."""
 
     problem: NetworkProblem
     layers: list
     top: np.ndarray
-    joint: list
+    shared: list
 
     def final_state(self) -> np.ndarray:
         """h_n of the top layer, both directions concatenated: (B, D·H_out).
@@ -111,23 +111,22 @@ def network_forward_checked(problem: NetworkProblem) -> NetworkCache:
     D = p.num_directions
     order = TimeOrder(problem)
     inputs = problem.x
-    layers, joint = [], []
+    layers, shared = [], []
     for layer in range(p.num_layers):
         ws = [p.layer(layer, direction) for direction in range(D)]
         states0 = [problem.initial_state(layer * D + direction) for direction in range(D)]
+        buffers = BidirectionalLayer(problem, cell, ws, inputs) if shares_buffers(problem, cell) else None
+        shared.append(buffers)
         if D == 1:
             cache = sequence_forward(cell, ws[0], inputs, states0[0], problem.mask)
             layers.append(cache)
-            joint.append(None)
             inputs = cache.h[1:]                                    # one direction: a view, no copy
-        elif cell.in_place_ax and order.index is None and problem.B * p.output_hidden_size * p.dtype.itemsize >= SHARED_BUFFER_BYTES:
-            bidirectional = BidirectionalLayer(problem, cell, ws, inputs)
+        elif buffers is not None:                                   # views of the shared buffers, no copy
             for direction in range(D):
-                layers.append(sequence_forward(cell, ws[direction], bidirectional.x[direction], states0[direction],
-                                               None, ax=bidirectional.ax[direction], h=bidirectional.h[direction]))
-            joint.append(bidirectional)
-            inputs = bidirectional.outputs
-        else:                                                       # per-sequence reversal: copies
+                layers.append(sequence_forward(cell, ws[direction], buffers.x[direction], states0[direction],
+                                               problem.mask, ax=buffers.ax[direction], h=buffers.h[direction]))
+            inputs = buffers.outputs
+        else:                                                       # own buffers; outputs copied together
             H_out = p.output_hidden_size
             outputs = np.empty((problem.T, problem.B, D * H_out), dtype=p.dtype)
             for direction in range(D):
@@ -135,9 +134,17 @@ def network_forward_checked(problem: NetworkProblem) -> NetworkCache:
                                          problem.mask)
                 layers.append(cache)
                 outputs[..., direction * H_out:(direction + 1) * H_out] = order.back(direction, cache.h[1:], copy=False)
-            joint.append(None)
             inputs = outputs
-    return NetworkCache(problem=problem, layers=layers, top=inputs, joint=joint)
+    return NetworkCache(problem=problem, layers=layers, top=inputs, shared=shared)
+
+
+def shares_buffers(problem: NetworkProblem, cell) -> bool:
+    """Whether each layer's two directions share their buffers (BidirectionalLayer): bidirectional,
+    a cell that works in the ax it is given, no padding (the reverse order is then a view, x[::-1]),
+    and a step block of at least SHARED_BUFFER_BYTES."""
+    p = problem.params
+    block = problem.B * p.output_hidden_size * p.dtype.itemsize
+    return p.num_directions == 2 and cell.in_place_ax and problem.mask is None and block >= SHARED_BUFFER_BYTES
 
 
 #: The smallest step block, B·H_out elements in bytes, for which a bidirectional layer
@@ -168,8 +175,9 @@ class BidirectionalLayer:
     directions (input_side_grads): [∂L/∂U_fwd; ∂L/∂U_rev] = AXᵀ x, and ∂L/∂x summed over the
     directions = AX [U_fwd; U_rev], where two products and a sum were.
 
-    The LSTM and GRU copy ax, so for them only the shared h buffer would remain; measured A/B,
-    it gained nothing (0.92x to 1.03x, B = 32 and 64), and they keep their own buffers.
+    The LSTM and GRU need ax contiguous (they reread it in layouts of their own) and copy a
+    strided one, so for them only the shared h buffer would remain; measured A/B, it gained
+    nothing (0.92x to 1.03x, B = 32 and 64), and they keep their own buffers.
     """
 
     def __init__(self, problem: NetworkProblem, cell, ws: list, x: np.ndarray):
@@ -189,15 +197,17 @@ class BidirectionalLayer:
         GH = self.AX.shape[-1] // 2
         self.ax = [self.AX[..., :GH], self.AX[::-1, :, GH:]]
 
-    def input_side_grads(self) -> tuple:
-        """([∂L/∂U, ∂L/∂b_ih or None] per direction, ∂L/∂x summed over both), once both backward
-        passes have left ∂L/∂a_x(t) in AX."""
+    def input_side_grads(self) -> tuple[list, np.ndarray]:
+        """([{"U": ∂L/∂U, "b_ih": ∂L/∂b_ih (with biases)} per direction], ∂L/∂x summed over both),
+        once both backward passes have left ∂L/∂a_x(t) in AX."""
         T, B, I = self.x[0].shape
         da = self.AX.reshape(T * B, -1)
         dU = da.T @ self.x[0].reshape(T * B, I)                     # Σ_t ∂L/∂a_x(t) x(t)ᵀ, both directions
-        db = column_sums(da) if self.bias else None
+        db = column_sums(da) if self.bias else None                 # Σ_t ∂L/∂a_x(t), both directions
         GH = dU.shape[0] // 2
-        per_direction = [(dU[d * GH:(d + 1) * GH], None if db is None else db[d * GH:(d + 1) * GH]) for d in (0, 1)]
+        halves = (slice(0, GH), slice(GH, 2 * GH))
+        per_direction = [{"U": dU[half].copy()} if db is None else {"U": dU[half].copy(), "b_ih": db[half].copy()}
+                         for half in halves]
         dx = (da @ self.U).reshape(T, B, I)                         # Σ over directions of Uᵀ ∂L/∂a_x(t)
         return per_direction, dx
 
@@ -211,11 +221,11 @@ def network_backward(problem: NetworkProblem, cache: NetworkCache, dtop, dfinal)
     grads, dstate0 = {}, [None] * (p.num_layers * D)
     dabove = dtop                                                   # ∂L/∂(outputs of the layer being done)
     for layer in range(p.num_layers - 1, -1, -1):
-        joint = cache.joint[layer]
-        merged = joint is not None                                  # both directions' buffers shared
+        shared = cache.shared[layer]
         dinput = None
-        if merged:                                                  # φ' of both directions in one pass
-            cell.begin_backward_together([cache.layers[layer * D + d].trace for d in range(D)], joint.AX, joint.outputs)
+        if shared is not None:                                      # φ' of both directions in one pass
+            cell.begin_backward_together([cache.layers[layer * D + d].trace for d in range(D)],
+                                         shared.AX, shared.outputs)
         for direction in range(D):
             index = layer * D + direction
             part = slice(direction * H_out, (direction + 1) * H_out)
@@ -224,22 +234,24 @@ def network_backward(problem: NetworkProblem, cache: NetworkCache, dtop, dfinal)
             if dfinal is not None and layer == p.num_layers - 1:
                 final = (np.ascontiguousarray(dfinal[:, part]),) + (None,) * (len(cell.state_names) - 1)
             g = sequence_backward(cell, p.layer(layer, direction), cache.layers[index], dh, final, problem.truncate,
-                                  input_side=not merged)
+                                  input_side=shared is None)
             for symbol, array in g.weights.items():
                 grads[torch_name(symbol, layer, direction)] = array
             dstate0[index] = g.state0
-            if merged:
+            if shared is not None:
                 continue
             if dinput is None:                                      # ∂L/∂(this layer's input), natural order
                 dinput = order.back(direction, g.x)
             else:                                                   # the sum over directions
                 dinput += order.back(direction, g.x, copy=False)
-        if merged:
-            per_direction, dinput = joint.input_side_grads()
-            for direction, (dU, db) in enumerate(per_direction):
-                grads[torch_name("U", layer, direction)] = dU
-                if db is not None:
-                    grads[torch_name("b_ih", layer, direction)] = db
+        if shared is not None:                                      # the input side, both directions at once
+            per_direction, dinput = shared.input_side_grads()
+            for direction, input_side in enumerate(per_direction):
+                trace = cache.layers[layer * D + direction].trace
+                if "b_ih" in input_side and trace.da_h is trace.da_x:
+                    input_side["b_hh"] = input_side["b_ih"].copy()  # one pre-activation: the same sum
+                for symbol, array in input_side.items():
+                    grads[torch_name(symbol, layer, direction)] = array
         dabove = dinput                                             # dx of layer l is dh of layer l-1
     grads["h0"] = np.stack([d[0] for d in dstate0])
     if len(cell.state_names) > 1:

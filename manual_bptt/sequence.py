@@ -7,7 +7,8 @@ gradients, ∂L/∂state(0) and ∂L/∂x. Stacking layers and running the rever
 direction are then compositions of this one function (network.py).
 
 Time runs forward here; the reverse direction calls the engine on a reversed
-copy of its input. Two options change the recursion, neither the cell:
+copy of its input (a reversed view where a bidirectional Elman layer shares its
+buffers, network.py). Two options change the recursion, neither the cell:
 
 - mask (T, B, 1), True on a sequence's real steps: a padded step keeps the state,
   state(t) = state(t-1), and passes the carried gradient through unchanged; its
@@ -52,11 +53,13 @@ class SequenceCache:
 @dataclass
 class SequenceGrads:
     """weights: {symbol: ∂L/∂w} for U, W (and b_ih, b_hh, W_hr where present);
-    state0: ∂L/∂state(0), a tuple like the cell's state; x: ∂L/∂x, (T, B, I_l)."""
+    state0: ∂L/∂state(0), a tuple like the cell's state; x: ∂L/∂x, (T, B, I_l).
+    With input_side=False (sequence_backward) U, b_ih, x, and b_hh where it equals b_ih, are
+    the caller's: x is None."""
 
     weights: dict
     state0: tuple
-    x: np.ndarray
+    x: np.ndarray | None
 
 
 def sequence_forward(cell, w, x: np.ndarray, state0: tuple, mask: np.ndarray | None, *,
@@ -140,18 +143,18 @@ def _weight_grads(w, trace, x: np.ndarray, dstate: tuple, input_side: bool) -> S
     """The sums over t of the immediate partials: one product each over all T·B rows."""
     T, B, I = x.shape
     h = trace.states[0]
+    one_side = trace.da_h is trace.da_x                             # one pre-activation (Elman, LSTM)
     grads = {"W": _time_sum(trace.da_h, h[:-1])}                    # Σ_t ∂L/∂a_h(t) h(t-1)ᵀ
-    if w.b_ih is not None:
+    if w.b_ih is not None and not one_side:
         grads["b_hh"] = column_sums(_rows(trace.da_h))              # Σ_t ∂L/∂a_h(t)
     grads.update(trace.extra_grads())
-    if not input_side:
+    if not input_side:                                              # the caller's: U, b_ih (and b_hh = b_ih)
         return SequenceGrads(weights=grads, state0=dstate, x=None)
     grads["U"] = _time_sum(trace.da_x, x)                           # Σ_t ∂L/∂a_x(t) x(t)ᵀ
     if w.b_ih is not None:
-        if trace.da_h is trace.da_x:                                # one pre-activation (Elman, LSTM):
-            grads["b_ih"] = grads["b_hh"].copy()                    # the same sum, not summed twice
-        else:
-            grads["b_ih"] = column_sums(_rows(trace.da_x))          # Σ_t ∂L/∂a_x(t)
+        grads["b_ih"] = column_sums(_rows(trace.da_x))              # Σ_t ∂L/∂a_x(t)
+        if one_side:
+            grads["b_hh"] = grads["b_ih"].copy()                    # the same sum, not summed twice
     dx = (trace.da_x.reshape(T * B, -1) @ w.U).reshape(T, B, I)     # ∂L/∂x(t) = Uᵀ ∂L/∂a_x(t)
     return SequenceGrads(weights=grads, state0=dstate, x=dx)
 

@@ -2,9 +2,9 @@
 
 For the Elman cell, without lengths and from SHARED_BUFFER_BYTES per step block, both
 directions of a layer keep h(t) in one (T+2, B, 2·H_out) array and share one input-side
-product forward, one pass for φ' and one product each for ∂L/∂U and ∂L/∂x backward. The drawn test problems are far below the
-size where that happens, so the tests here force it by setting the threshold to 0, as
-tests/test_chunks.py does for the chunked passes.
+product forward, one pass for φ' and one product each for ∂L/∂U and ∂L/∂x backward.
+The drawn test problems are far below the size where that happens, so the tests here
+force it by setting the threshold to 0, as tests/test_chunks.py does for the chunked passes.
 
 The shared path sums in another order (both directions' ∂L/∂x inside one product, the
 reverse direction's weight sums in memory order), so it agrees with the separate path to
@@ -17,7 +17,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from manual_bptt import Tolerance, bptt, network
@@ -32,23 +32,22 @@ from .strategies import ELMAN_CELLS, network_problems
 #: The same float64 sums in another order, as tests/test_networks.py's REORDERED.
 REORDERED = Tolerance(rtol=1e-12, atol=1e-14, reason="the same float64 sums, accumulated in another order")
 
-
-def shared(problem):
-    """The problem's forward pass with every bidirectional layer sharing its buffers where it may."""
-    with mock.patch.object(network, "SHARED_BUFFER_BYTES", 0):
-        return problem.run(bptt)
+shared_path = st.sampled_from(ELMAN_CELLS)
 
 
-def joints(problem, threshold=None):
-    checked = check_network_problem(problem.params, problem.x, problem.y, problem.h0, Options(**problem.options))
+def checked(problem):
+    return check_network_problem(problem.params, problem.x, problem.y, problem.h0, Options(**problem.options))
+
+
+def forward(problem, threshold=None):
+    """The network's forward pass, with SHARED_BUFFER_BYTES set to `threshold` (as it is when None)."""
     if threshold is None:
-        return network_forward_checked(checked).joint
+        return network_forward_checked(checked(problem))
     with mock.patch.object(network, "SHARED_BUFFER_BYTES", threshold):
-        return network_forward_checked(checked).joint
+        return network_forward_checked(checked(problem))
 
 
-@given(network_problems(cell=st.sampled_from(ELMAN_CELLS), bidirectional=st.just(True),
-                        lengths=st.sampled_from(("none", "full"))))
+@given(network_problems(cell=shared_path, bidirectional=st.just(True), lengths=st.sampled_from(("none", "full"))))
 def test_shared_buffers_equal_autograd(problem):
     pytest.importorskip("torch")
     from torch_reference import compare
@@ -58,42 +57,57 @@ def test_shared_buffers_equal_autograd(problem):
     assert_agree(report, problem, "bidirectional layers sharing their buffers vs torch.autograd")
 
 
-@settings(max_examples=100)
-@given(network_problems(cell=st.sampled_from(ELMAN_CELLS), bidirectional=st.just(True),
-                        lengths=st.sampled_from(("none", "full")), dtype=st.just("float64")))
+@given(network_problems(cell=shared_path, bidirectional=st.just(True), lengths=st.sampled_from(("none", "full")),
+                        dtype=st.just("float64")))
 def test_shared_and_separate_buffers_give_the_same_gradients(problem):
     L_separate, separate = problem.run(bptt)
-    L_shared, together = shared(problem)
+    with mock.patch.object(network, "SHARED_BUFFER_BYTES", 0):
+        L_shared, together = problem.run(bptt)
     assert_grads_agree(together, separate, problem, loss=L_shared, reference_loss=L_separate, tolerance=REORDERED,
                        actual_name="shared", reference_name="separate", what="shared vs separate buffers")
+    for name, array in together.items():                            # one pre-activation: one sum for both biases
+        if name.startswith("bias_hh"):
+            np.testing.assert_array_equal(array, together[name.replace("bias_hh", "bias_ih")], err_msg=name)
 
 
 @pytest.mark.parametrize("cell", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
-def test_which_layers_share_and_what(cell):
-    kw = dict(T=3, I=2, O=2, cell=cell, num_layers=2, bidirectional=True, seed=0)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_which_layers_share(cell, dtype):
+    kw = dict(T=3, I=2, O=2, cell=cell, num_layers=2, bidirectional=True, dtype=dtype, seed=0)
     problem = random_network_problem(B=2, H=4, **kw)
-    if not cell.startswith("rnn"):                                  # the LSTM and GRU copy ax: never shared
-        assert joints(problem, threshold=0) == [None, None]
+    if not cell.startswith("rnn"):               # the LSTM and GRU want ax contiguous: never shared
+        assert forward(problem, threshold=0).shared == [None, None]
         return
-    # B·H_out·itemsize = 2·4·8 = 64 bytes: at a threshold of 64 both layers share, at 65 neither.
-    assert all(isinstance(j, BidirectionalLayer) for j in joints(problem, threshold=64))
-    assert joints(problem, threshold=65) == [None, None]
+    # B·H_out·itemsize = 2·4·8 = 64 bytes in float64, 32 in float32: the threshold is in bytes.
+    block = 8 * np.dtype(dtype).itemsize
+    assert all(isinstance(s, BidirectionalLayer) for s in forward(problem, threshold=block).shared)
+    assert forward(problem, threshold=block + 1).shared == [None, None]
     # Per-sequence reversal is a copy, not a view: layers with lengths never share.
     padded = random_network_problem(B=2, H=4, lengths="random", **kw)
-    assert joints(padded, threshold=0) == [None, None]
+    assert forward(padded, threshold=0).shared == [None, None]
     # At the default threshold, the benchmark's large block (B = 64, H = 256) shares.
     large = random_network_problem(B=64, H=256, **kw)
-    assert all(isinstance(j, BidirectionalLayer) for j in joints(large))
+    assert all(isinstance(s, BidirectionalLayer) for s in forward(large).shared)
 
 
 def test_the_outputs_are_rows_1_to_T_of_the_shared_buffer():
     problem = random_network_problem(T=5, B=2, I=3, H=4, O=2, num_layers=1, bidirectional=True, seed=1)
-    checked = check_network_problem(problem.params, problem.x, problem.y, problem.h0, Options(**problem.options))
-    with mock.patch.object(network, "SHARED_BUFFER_BYTES", 0):
-        cache = network_forward_checked(checked)
-    forward, reverse = (layer.trace.states[0] for layer in cache.layers)
-    assert np.shares_memory(cache.top, forward) and np.shares_memory(cache.top, reverse)
-    np.testing.assert_array_equal(cache.top[..., :4], forward[1:])            # h(t) in natural order
-    np.testing.assert_array_equal(cache.top[..., 4:], reverse[1:][::-1])      # reverse: own order, flipped
-    separate = network_forward_checked(checked).top
-    np.testing.assert_allclose(cache.top, separate, rtol=1e-13, atol=1e-15)
+    cache = forward(problem, threshold=0)
+    forward_h, reverse_h = (layer.trace.states[0] for layer in cache.layers)
+    assert np.shares_memory(cache.top, forward_h) and np.shares_memory(cache.top, reverse_h)
+    np.testing.assert_array_equal(cache.top[..., :4], forward_h[1:])          # h(t) in natural order
+    np.testing.assert_array_equal(cache.top[..., 4:], reverse_h[1:][::-1])    # reverse: own order, flipped
+    np.testing.assert_allclose(cache.top, forward(problem).top, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("nonlinearity", ["rnn_tanh", "rnn_relu"])
+def test_a_float32_pass_through_shared_buffers_stays_in_float32(nonlinearity):
+    problem = random_network_problem(T=4, B=2, I=3, H=4, O=2, cell=nonlinearity, num_layers=2, bidirectional=True,
+                                     dtype="float32", seed=2)
+    cache = forward(problem, threshold=0)
+    held = {f"layer {i}: {name}": value for i, s in enumerate(cache.shared) for name, value in vars(s).items()
+            if isinstance(value, np.ndarray)}
+    held.update({f"trace {i}: {name}": value for i, layer in enumerate(cache.layers)
+                 for name, value in vars(layer.trace).items() if isinstance(value, np.ndarray)})
+    wrong = {name: str(a.dtype) for name, a in held.items() if a.dtype != np.float32}
+    assert not wrong, f"buffers not in float32: {wrong}"

@@ -77,9 +77,10 @@ def test_the_lstm_final_states_are_torchs_h_n_and_c_n(problem):
 
 
 @pytest.mark.parametrize("name", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
-def test_a_cell_in_place_in_ax_leaves_its_input_side_gradient_there(name):
-    """cells/__init__.py: in_place_ax means the trace works in the ax it is given, strided or not,
-    and ∂L/∂a_x(t) ends there; a bidirectional layer's shared buffers rely on it (network.py)."""
+def test_a_strided_ax_gives_what_a_contiguous_one_gives(name):
+    """Any cell takes an ax of any strides (the reverse direction's view, read backwards, of a
+    bidirectional layer's shared buffer); one with in_place_ax works in it, and ∂L/∂a_x(t)
+    ends there (cells/__init__.py), which the shared buffers rely on (network.py)."""
     from manual_bptt.problems import random_network_problem
     from manual_bptt.sequence import sequence_forward
 
@@ -87,9 +88,20 @@ def test_a_cell_in_place_in_ax_leaves_its_input_side_gradient_there(name):
                                              bidirectional=False, seed=0))
     cell, w = cell_for(name), problem.params.layer(0, 0)
     T, B = problem.T, problem.B
+    dh = np.random.default_rng(1).standard_normal((T, B, w.W.shape[1]))    # a random upstream gradient
+    contiguous = (problem.x @ w.U.T) + cell.input_bias(w)
     wide = np.zeros((T, B, 2 * w.U.shape[0]))
-    ax = wide[::-1, :, 1::2]                                      # strided every way
-    ax[...] = (problem.x @ w.U.T) + cell.input_bias(w)
-    cache = sequence_forward(cell, w, problem.x, problem.initial_state(0), None, ax=ax)
-    sequence_backward(cell, w, cache, np.ones((T, B, w.W.shape[1])))
-    assert (cache.trace.da_x is ax) == cell.in_place_ax
+    strided = wide[::-1, :, 1::2]                                           # strided every way
+    strided[...] = contiguous
+    results = []
+    for ax in (contiguous.copy(), strided):
+        cache = sequence_forward(cell, w, problem.x, problem.initial_state(0), None, ax=ax)
+        results.append(sequence_backward(cell, w, cache, dh))
+        if ax is strided and cell.in_place_ax:
+            assert cache.trace.da_x is ax, f"{name}: ∂L/∂a_x(t) is not in the ax it was given"
+    (expected, got) = results
+    for symbol in expected.weights:
+        np.testing.assert_allclose(got.weights[symbol], expected.weights[symbol], rtol=1e-13, atol=1e-15,
+                                   err_msg=f"{name}: ∂L/∂{symbol}")
+    np.testing.assert_allclose(got.x, expected.x, rtol=1e-13, atol=1e-15, err_msg=f"{name}: ∂L/∂x")
+    np.testing.assert_allclose(got.state0[0], expected.state0[0], rtol=1e-13, atol=1e-15, err_msg=f"{name}: ∂L/∂h0")

@@ -24,18 +24,21 @@ at once. The contract, for a layer's weights w (names.py) and T steps of B rows:
     cell.in_place_ax                  True if the trace uses the ax it is given as its own buffer,
                                       whatever its strides, and leaves ∂L/∂a_x(t) there (da_x is ax)
 
-A cell with in_place_ax (the Elman cell) also takes `cell.start(w, ax, state0, h)`, with h a
-(T+1, B, H_out) array of any strides to keep h(t) in, and provides
-`cell.begin_backward_together(traces, a, h)`: begin_backward for traces whose a(t) and h(t)
-lie at matching places of a and h. A bidirectional layer gives both its directions views of
-one pair of buffers that way (network.py, BidirectionalLayer), so that the input-side
-products and φ' are one call each for both. The LSTM and GRU copy ax (their backward passes
-reread it in a layout of their own) and keep their own buffers.
+A cell with in_place_ax (the Elman cell) also takes `cell.start(w, ax, state0, h)`, h a
+(T+1, B, H_out) array of any strides to keep h(0..T) in, and provides
+`cell.begin_backward_together(traces, a, h)`: begin_backward for several traces at once,
+a and h two arrays of one shape that hold every trace's a(t) and h(t) (t = 1..T) at
+matching places. A bidirectional layer gives both its directions views of one pair of
+buffers that way (network.py, BidirectionalLayer): a = AX (T, B, 2·H), h = its outputs
+(T, B, 2·H), so that the input-side products and φ' are one call each for both. The LSTM
+and GRU need ax contiguous (their backward passes reread it in layouts of their own), copy
+a strided one, and keep their own buffers.
 
 begin_backward and step_backward may reuse the buffers of values the backward pass has
-finished with: the Elman cell keeps φ'(a(t)), then ∂L/∂a(t), over a(t) in ax; the LSTM keeps its local derivatives, then ∂L/∂a(t), over its gate
-activations, and f(t) over c(t-1); the GRU keeps its multipliers, then ∂L/∂a_x(t), in
-ax's buffer and ∂L/∂a_h(t) over its gates. So the backward pass consumes a trace, and
+finished with: the Elman cell keeps φ'(a(t)), then ∂L/∂a(t), over a(t) in ax; the LSTM
+keeps its local derivatives, then ∂L/∂a(t), over its gate activations, and f(t) over
+c(t-1); the GRU keeps its multipliers, then ∂L/∂a_x(t), in ax's buffer and ∂L/∂a_h(t)
+over its gates. So the backward pass consumes a trace, and
 states[1:] (an LSTM's c) are not the states any more once it has begun; states[0], h,
 stays whole: the weight gradients read it.
 

@@ -37,13 +37,15 @@ class ElmanCell:
         return ElmanTrace(self.nonlinearity, w, ax, state0[0], h)
 
     def begin_backward_together(self, traces: list, a: np.ndarray, h: np.ndarray) -> None:
-        """begin_backward for traces whose a(t) and h(t) all lie at matching places of a and h
-        (a bidirectional layer's shared buffers, network.py): φ' in one pass over two whole
-        contiguous arrays, where each trace's own pass reads strided blocks, at about three
-        times the cost per element (float64, B = 64, H = 256: 16 ms for both against 2 × 18)."""
+        """begin_backward for traces whose a(t) and h(t), t = 1..T, all lie at matching places of
+        a and h, two arrays of one shape (a bidirectional layer's AX and outputs, (T, B, 2·H),
+        network.py): φ' in one pass over two whole contiguous arrays, where each trace's own
+        pass reads strided blocks, at about three times the cost per element (float64, B = 64,
+        H = 256: 16 ms for both directions against 2 × 18). Each trace's begin_backward then
+        only names its buffers."""
         activations.dphi(self.nonlinearity, a, h, out=a)
         for trace in traces:
-            trace.dphi = trace.da_x = trace.da_h = trace.a
+            trace.dphi = trace.a                                   # φ'(a(t)), written above
 
     def __repr__(self) -> str:
         return f"ElmanCell({self.nonlinearity!r})"
@@ -85,7 +87,8 @@ class ElmanTrace:
             if self.nonlinearity == "relu":
                 np.copyto(a_t, z)                                  # relu' reads a(t); tanh' reads h(t) alone
             self.phi(z, z)
-            np.copyto(h_t, z)                                      # h(t) = φ(a(t)) (half the time of h_t[...] = z)
+            np.copyto(h_t, z)                                      # h(t) = φ(a(t))
+            # (np.copyto: 14 µs a step at B = 64, H = 256, float64, where h_t[...] = z took 26)
 
     def begin_backward(self) -> None:
         # φ'(a(t)) for every step in one call, in a's own buffer (a is not needed after); step t

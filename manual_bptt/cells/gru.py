@@ -32,7 +32,7 @@ class GRUCell:
     """Three gate blocks (G = 3), one state (h)."""
 
     state_names = ("h",)
-    in_place_ax = False         # copies ax (see cells/__init__.py); no shared bidirectional buffers
+    in_place_ax = False         # copies a strided ax (cells/__init__.py): no shared bidirectional buffers
 
     def input_bias(self, w):
         """b_ih, plus the r and z blocks of b_hh (they add to the pre-activation like b_ih does)."""

@@ -32,7 +32,7 @@ class LSTMCell:
     """Four gate blocks (G = 4), two states (h, c); h is projected when W_hr is present."""
 
     state_names = ("h", "c")
-    in_place_ax = False         # copies ax (see cells/__init__.py); no shared bidirectional buffers
+    in_place_ax = False         # copies a strided ax (cells/__init__.py): no shared bidirectional buffers
 
     def input_bias(self, w):
         return None if w.b_ih is None else w.b_ih + w.b_hh
