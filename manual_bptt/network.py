@@ -205,7 +205,7 @@ class BidirectionalLayer:
         dU = da.T @ self.x[0].reshape(T * B, I)                     # Σ_t ∂L/∂a_x(t) x(t)ᵀ, both directions
         db = column_sums(da) if self.bias else None                 # Σ_t ∂L/∂a_x(t), both directions
         GH = dU.shape[0] // 2
-        halves = (slice(0, GH), slice(GH, 2 * GH))
+        halves = (slice(None, GH), slice(GH, None))                 # forward, reverse
         per_direction = [{"U": dU[half].copy()} if db is None else {"U": dU[half].copy(), "b_ih": db[half].copy()}
                          for half in halves]
         dx = (da @ self.U).reshape(T, B, I)                         # Σ over directions of Uᵀ ∂L/∂a_x(t)

@@ -111,3 +111,35 @@ def test_a_float32_pass_through_shared_buffers_stays_in_float32(nonlinearity):
                  for name, value in vars(layer.trace).items() if isinstance(value, np.ndarray)})
     wrong = {name: str(a.dtype) for name, a in held.items() if a.dtype != np.float32}
     assert not wrong, f"buffers not in float32: {wrong}"
+
+
+@pytest.mark.parametrize("wrt", ["weight_ih_l0_reverse", "bias_ih_l0_reverse", "weight_hh_l1_reverse", "weight_ih_l1"])
+def test_contributions_read_the_shared_buffers_as_the_separate_ones(wrt):
+    """network_contributions reads each direction's trace after the backward pass: the reverse
+    direction's x, ∂L/∂a_x and h are views of the shared buffers, read backwards."""
+    from manual_bptt.network_derivation import network_contributions
+
+    problem = random_network_problem(T=4, B=2, I=3, H=3, O=2, num_layers=2, bidirectional=True, seed=3)
+    p, options = problem.params, {k: problem.options[k] for k in ("loss", "reduction", "batch_first")}
+    separate = network_contributions(p, problem.x, problem.y, problem.h0, wrt=wrt, **options)
+    with mock.patch.object(network, "SHARED_BUFFER_BYTES", 0):
+        shared = network_contributions(p, problem.x, problem.y, problem.h0, wrt=wrt, **options)
+    np.testing.assert_allclose(shared, separate, rtol=1e-12, atol=1e-15, err_msg=wrt)
+
+
+def test_phi_prime_is_one_pass_per_shared_layer():
+    """The point of begin_backward_together: φ' of both directions in one call per layer, not two
+    (a trace that computed it again would give the same numbers, only slower)."""
+    from manual_bptt import activations
+
+    problem = random_network_problem(T=4, B=2, I=3, H=3, O=2, num_layers=2, bidirectional=True, seed=4)
+    calls = []
+    real = activations.dphi
+
+    def counted(*args, **kwargs):
+        calls.append(args[1].shape)
+        return real(*args, **kwargs)
+
+    with mock.patch.object(activations, "dphi", counted), mock.patch.object(network, "SHARED_BUFFER_BYTES", 0):
+        problem.run(bptt)
+    assert calls == [(4, 2, 6)] * 2, calls                     # (T, B, 2·H): AX of each layer
