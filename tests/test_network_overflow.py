@@ -20,10 +20,10 @@ from manual_bptt.problems import random_network_problem
 T, B, I, H, O = 40, 2, 3, 4, 3
 
 
-def growing(layer: int, direction: int, scale: float = 1e10, dtype: str = "float64"):
+def growing(layer: int, direction: int, scale: float = 1e10, dtype: str = "float64", steps: int = T, **options):
     """A 2-layer bidirectional relu network in which only (layer, direction) grows, as scale^t."""
-    problem = random_network_problem(T=T, B=B, I=I, H=H, O=O, cell="rnn_relu", num_layers=2, bidirectional=True,
-                                     dtype=dtype, seed=5)
+    problem = random_network_problem(T=steps, B=B, I=I, H=H, O=O, cell="rnn_relu", num_layers=2, bidirectional=True,
+                                     dtype=dtype, seed=5, **options)
     state = problem.params.state_dict()
     for name in state:
         if name.startswith(("weight_ih", "bias")):
@@ -56,7 +56,29 @@ def test_a_state_that_overflows_is_named_with_its_layer_direction_and_step(layer
     name = "reverse" if direction else "forward"
     assert f"h(t) of layer {layer}, {name} direction, is not finite at step t = 31" in str(error), str(error)
     assert "bptt (float64, rnn_relu, T = 40)" in str(error)
+    assert "(counted in that direction's own order); scale the weights or x down" in str(error)
     assert isinstance(error, ValueError) and isinstance(error, FloatingPointError)
+
+
+@pytest.mark.parametrize("h0, scale, step", [(1e300, 1e10, 1), (1.0, 10 ** 7.8, T)], ids=["first step", "last step"])
+def test_the_first_and_the_last_step_are_searched(h0, scale, step):
+    params, x, y, ones = growing(1, 1, scale=scale)
+    # h(1) = 1e300 · 1e10 overflows at once; (10^7.8)^39 = 1e304.2 is finite, (10^7.8)^40 = 1e312 is not.
+    error = raised(params, x, y, h0 * ones)
+    assert (error.quantity, error.step) == ("h(t)", step)
+
+
+def test_a_gradient_that_overflows_with_L_finite_is_named():
+    """V = 0, c = 1e10, MSE: L = ½ Σ (c - y)² ≈ 1e21 is finite, but ∂L/∂V = Σ_t (o - y) h(t)ᵀ
+    meets h(30) = 1e300 of the growing top layer and overflows; nothing else does (Vᵀ ∂L/∂o = 0)."""
+    params, x, _, h0 = growing(1, 0, steps=30, loss="mse")
+    state = params.state_dict()
+    state["head.weight"] = np.zeros_like(state["head.weight"])
+    state["head.bias"] = np.full_like(state["head.bias"], 1e10)
+    y = np.zeros((30, B, O))
+    error = raised(NetworkParams.from_state_dict(state, cell="rnn_relu"), x, y, h0, loss="mse")
+    assert (error.quantity, error.step) == ("∂L/∂head.weight", None)
+    assert "the backward pass overflowed: ∂L/∂head.weight not finite, although L is" in str(error), str(error)
 
 
 def test_float32_overflows_at_its_own_range():
