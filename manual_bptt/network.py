@@ -205,9 +205,12 @@ class BidirectionalLayer:
         dU = da.T @ self.x[0].reshape(T * B, I)                     # Σ_t ∂L/∂a_x(t) x(t)ᵀ, both directions
         db = column_sums(da) if self.bias else None                 # Σ_t ∂L/∂a_x(t), both directions
         GH = dU.shape[0] // 2
-        halves = (slice(None, GH), slice(GH, None))                 # forward, reverse
-        per_direction = [{"U": dU[half].copy()} if db is None else {"U": dU[half].copy(), "b_ih": db[half].copy()}
-                         for half in halves]
+        per_direction = []
+        for half in (slice(None, GH), slice(GH, None)):             # forward, reverse
+            grads = {"U": dU[half].copy()}
+            if db is not None:
+                grads["b_ih"] = db[half].copy()
+            per_direction.append(grads)
         dx = (da @ self.U).reshape(T, B, I)                         # Σ over directions of Uᵀ ∂L/∂a_x(t)
         return per_direction, dx
 
