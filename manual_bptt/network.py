@@ -25,20 +25,17 @@ from .network_params import NetworkGrads
 from .network_validation import NetworkProblem, check_network_problem
 from .options import Options
 from .readout import readout
-from .reductions import column_sums
 from .sequence import sequence_backward, sequence_forward
 
 
 @dataclass
 class NetworkCache:
     """Every layer and direction's SequenceCache (index l·D + d, in its own time order),
-    the top layer's outputs (T, B, D·H_out) in natural time order, the problem, and per
-    layer the BidirectionalLayer its two directions share, or None."""
+    the top layer's outputs (T, B, D·H_out) in natural time order, and the problem."""
 
     problem: NetworkProblem
     layers: list
     top: np.ndarray
-    shared: list
 
     def final_state(self) -> np.ndarray:
         """h_n of the top layer, both directions concatenated: (B, D·H_out).
@@ -111,108 +108,22 @@ def network_forward_checked(problem: NetworkProblem) -> NetworkCache:
     D = p.num_directions
     order = TimeOrder(problem)
     inputs = problem.x
-    layers, shared = [], []
+    layers = []
     for layer in range(p.num_layers):
-        ws = [p.layer(layer, direction) for direction in range(D)]
-        states0 = [problem.initial_state(layer * D + direction) for direction in range(D)]
-        buffers = BidirectionalLayer(problem, cell, ws, inputs) if shares_buffers(problem, cell) else None
-        shared.append(buffers)
         if D == 1:
-            cache = sequence_forward(cell, ws[0], inputs, states0[0], problem.mask)
+            cache = sequence_forward(cell, p.layer(layer, 0), inputs, problem.initial_state(layer), problem.mask)
             layers.append(cache)
             inputs = cache.h[1:]                                    # one direction: a view, no copy
-        elif buffers is not None:                                   # views of the shared buffers, no copy
-            for direction in range(D):
-                layers.append(sequence_forward(cell, ws[direction], buffers.x[direction], states0[direction],
-                                               problem.mask, ax=buffers.ax[direction], h=buffers.h[direction]))
-            inputs = buffers.outputs
-        else:                                                       # own buffers; outputs copied together
-            H_out = p.output_hidden_size
-            outputs = np.empty((problem.T, problem.B, D * H_out), dtype=p.dtype)
-            for direction in range(D):
-                cache = sequence_forward(cell, ws[direction], order.into(direction, inputs), states0[direction],
-                                         problem.mask)
-                layers.append(cache)
-                outputs[..., direction * H_out:(direction + 1) * H_out] = order.back(direction, cache.h[1:], copy=False)
-            inputs = outputs
-    return NetworkCache(problem=problem, layers=layers, top=inputs, shared=shared)
-
-
-def shares_buffers(problem: NetworkProblem, cell) -> bool:
-    """Whether each layer's two directions share their buffers (BidirectionalLayer): bidirectional,
-    a cell that works in the ax it is given, no padding (the reverse order is then a view, x[::-1]),
-    and a step block of at least SHARED_BUFFER_BYTES."""
-    p = problem.params
-    block = problem.B * p.output_hidden_size * p.dtype.itemsize
-    return p.num_directions == 2 and cell.in_place_ax and problem.mask is None and block >= SHARED_BUFFER_BYTES
-
-
-#: The smallest step block, B·H_out elements in bytes, for which a bidirectional layer
-#: without lengths shares its buffers (BidirectionalLayer). Every step then works on
-#: strided (B, H) blocks, where a NumPy call costs more (about 0.5 µs at B = 8, H = 32;
-#: 3x the time per element in cache at B = 64, H = 256); the copies and products saved
-#: outweigh that only for larger blocks. Measured A/B in one process, 2 layers, T = 100,
-#: time without sharing / with: B·H = 2 048 (B = 16, H = 128 and B = 32, H = 64) float64
-#: 1.15x and 1.09x, float32 0.89x and 0.84x; B·H = 4 096 (B = 32, H = 128) float64 1.11x,
-#: float32 1.08x; B·H = 256 (B = 8, H = 32) 0.82x and 0.77x.
-SHARED_BUFFER_BYTES = 16384
-
-
-class BidirectionalLayer:
-    """The buffers both directions of a layer share, for a cell that works in the ax it is
-    given (cell.in_place_ax: the Elman cell) when the reverse order is a view (no lengths).
-
-    out (T+2, B, 2·H_out) holds both directions' h(t): the forward direction's h(t) at row t,
-    the reverse direction's h(s), s counted in its own order, at row T+1-s. Then row t (1..T) is
-    the layer's output at step t, both directions concatenated, so the outputs are the block
-    out[1:T+1], with no copy; each direction's states are a view of it (h[direction]).
-
-    Both directions' input sides come from one product, AX = x [U_fwd; U_rev]ᵀ + b, in natural
-    time order, each direction working in its view of it (ax[direction], the reverse one read
-    backwards), and AX[t] pairs with out[t+1] for both. The backward pass then begins both
-    directions in one pass over AX and the outputs (cell.begin_backward_together), the cell
-    leaves ∂L/∂a_x(t) in AX, and the input side's gradients are one product each for both
-    directions (input_side_grads): [∂L/∂U_fwd; ∂L/∂U_rev] = AXᵀ x, and ∂L/∂x summed over the
-    directions = AX [U_fwd; U_rev], where two products and a sum were.
-
-    The LSTM and GRU need ax contiguous (they reread it in layouts of their own) and copy a
-    strided one, so for them only the shared h buffer would remain; measured A/B, it gained
-    nothing (0.92x to 1.03x, B = 32 and 64), and they keep their own buffers.
-    """
-
-    def __init__(self, problem: NetworkProblem, cell, ws: list, x: np.ndarray):
-        p = problem.params
-        T, B, I = x.shape
+            continue
         H_out = p.output_hidden_size
-        out = np.empty((T + 2, B, 2 * H_out), dtype=p.dtype)
-        self.h = [out[:T + 1, :, :H_out], out[::-1][:T + 1, :, H_out:]]
-        self.outputs = out[1:T + 1]
-        self.x = [x, x[::-1]]
-        self.U = np.concatenate([w.U for w in ws])                  # (2·G·H, I)
-        self.AX = (x.reshape(T * B, I) @ self.U.T).reshape(T, B, -1)
-        biases = [cell.input_bias(w) for w in ws]
-        self.bias = biases[0] is not None
-        if self.bias:
-            self.AX += np.concatenate(biases)
-        GH = self.AX.shape[-1] // 2
-        self.ax = [self.AX[..., :GH], self.AX[::-1, :, GH:]]
-
-    def input_side_grads(self) -> tuple[list, np.ndarray]:
-        """([{"U": ∂L/∂U, "b_ih": ∂L/∂b_ih (with biases)} per direction], ∂L/∂x summed over both),
-        once both backward passes have left ∂L/∂a_x(t) in AX."""
-        T, B, I = self.x[0].shape
-        da = self.AX.reshape(T * B, -1)
-        dU = da.T @ self.x[0].reshape(T * B, I)                     # Σ_t ∂L/∂a_x(t) x(t)ᵀ, both directions
-        db = column_sums(da) if self.bias else None                 # Σ_t ∂L/∂a_x(t), both directions
-        GH = dU.shape[0] // 2
-        per_direction = []
-        for half in (slice(None, GH), slice(GH, None)):             # forward, reverse
-            grads = {"U": dU[half].copy()}
-            if db is not None:
-                grads["b_ih"] = db[half].copy()
-            per_direction.append(grads)
-        dx = (da @ self.U).reshape(T, B, I)                         # Σ over directions of Uᵀ ∂L/∂a_x(t)
-        return per_direction, dx
+        outputs = np.empty((problem.T, problem.B, D * H_out), dtype=p.dtype)
+        for direction in range(D):
+            cache = sequence_forward(cell, p.layer(layer, direction), order.into(direction, inputs),
+                                     problem.initial_state(layer * D + direction), problem.mask)
+            layers.append(cache)
+            outputs[..., direction * H_out:(direction + 1) * H_out] = order.back(direction, cache.h[1:], copy=False)
+        inputs = outputs                                            # both directions, concatenated
+    return NetworkCache(problem=problem, layers=layers, top=inputs)
 
 
 def network_backward(problem: NetworkProblem, cache: NetworkCache, dtop, dfinal) -> dict:
@@ -224,11 +135,7 @@ def network_backward(problem: NetworkProblem, cache: NetworkCache, dtop, dfinal)
     grads, dstate0 = {}, [None] * (p.num_layers * D)
     dabove = dtop                                                   # ∂L/∂(outputs of the layer being done)
     for layer in range(p.num_layers - 1, -1, -1):
-        shared = cache.shared[layer]
         dinput = None
-        if shared is not None:                                      # φ' of both directions in one pass
-            cell.begin_backward_together([cache.layers[layer * D + d].trace for d in range(D)],
-                                         shared.AX, shared.outputs)
         for direction in range(D):
             index = layer * D + direction
             part = slice(direction * H_out, (direction + 1) * H_out)
@@ -236,25 +143,14 @@ def network_backward(problem: NetworkProblem, cache: NetworkCache, dtop, dfinal)
             final = None
             if dfinal is not None and layer == p.num_layers - 1:
                 final = (np.ascontiguousarray(dfinal[:, part]),) + (None,) * (len(cell.state_names) - 1)
-            g = sequence_backward(cell, p.layer(layer, direction), cache.layers[index], dh, final, problem.truncate,
-                                  input_side=shared is None)
+            g = sequence_backward(cell, p.layer(layer, direction), cache.layers[index], dh, final, problem.truncate)
             for symbol, array in g.weights.items():
                 grads[torch_name(symbol, layer, direction)] = array
             dstate0[index] = g.state0
-            if shared is not None:
-                continue
             if dinput is None:                                      # ∂L/∂(this layer's input), natural order
                 dinput = order.back(direction, g.x)
             else:                                                   # the sum over directions
                 dinput += order.back(direction, g.x, copy=False)
-        if shared is not None:                                      # the input side, both directions at once
-            per_direction, dinput = shared.input_side_grads()
-            for direction, input_side in enumerate(per_direction):
-                trace = cache.layers[layer * D + direction].trace
-                if "b_ih" in input_side and trace.da_h is trace.da_x:
-                    input_side["b_hh"] = input_side["b_ih"].copy()  # one pre-activation: the same sum
-                for symbol, array in input_side.items():
-                    grads[torch_name(symbol, layer, direction)] = array
         dabove = dinput                                             # dx of layer l is dh of layer l-1
     grads["h0"] = np.stack([d[0] for d in dstate0])
     if len(cell.state_names) > 1:

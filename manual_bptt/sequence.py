@@ -7,8 +7,7 @@ gradients, ∂L/∂state(0) and ∂L/∂x. Stacking layers and running the rever
 direction are then compositions of this one function (network.py).
 
 Time runs forward here; the reverse direction calls the engine on a reversed
-copy of its input (a reversed view where a bidirectional Elman layer shares its
-buffers, network.py). Two options change the recursion, neither the cell:
+copy of its input (network.py). Two options change the recursion, neither the cell:
 
 - mask (T, B, 1), True on a sequence's real steps: a padded step keeps the state,
   state(t) = state(t-1), and passes the carried gradient through unchanged; its
@@ -53,31 +52,21 @@ class SequenceCache:
 @dataclass
 class SequenceGrads:
     """weights: {symbol: ∂L/∂w} for U, W (and b_ih, b_hh, W_hr where present);
-    state0: ∂L/∂state(0), a tuple like the cell's state; x: ∂L/∂x, (T, B, I_l).
-    With input_side=False (sequence_backward) U, b_ih, x, and b_hh where it equals b_ih, are
-    the caller's: x is None."""
+    state0: ∂L/∂state(0), a tuple like the cell's state; x: ∂L/∂x, (T, B, I_l)."""
 
     weights: dict
     state0: tuple
-    x: np.ndarray | None
+    x: np.ndarray
 
 
-def sequence_forward(cell, w, x: np.ndarray, state0: tuple, mask: np.ndarray | None, *,
-                     ax: np.ndarray | None = None, h: np.ndarray | None = None) -> SequenceCache:
-    """Run `cell` over x: (T, B, I_l) from state0 (a tuple of (B, ·) arrays).
-
-    ax: U x(t) + the cell's input bias for every step, where the caller has it already
-        (network.py makes both directions' in one product); computed here when None
-    h:  a (T+1, B, H_out) array, any strides, for the trace to keep h(t) in (a bidirectional
-        layer's shared buffer; only for a cell with in_place_ax); the trace allocates its own when None
-    """
+def sequence_forward(cell, w, x: np.ndarray, state0: tuple, mask: np.ndarray | None) -> SequenceCache:
+    """Run `cell` over x: (T, B, I_l) from state0 (a tuple of (B, ·) arrays)."""
     T, B, I = x.shape
-    if ax is None:
-        ax = (x.reshape(T * B, I) @ w.U.T).reshape(T, B, -1)      # U x(t) for every step, one product
-        bias = cell.input_bias(w)
-        if bias is not None:
-            ax += bias
-    trace = cell.start(w, ax, state0) if h is None else cell.start(w, ax, state0, h)
+    ax = (x.reshape(T * B, I) @ w.U.T).reshape(T, B, -1)           # U x(t) for every step, one product
+    bias = cell.input_bias(w)
+    if bias is not None:
+        ax += bias
+    trace = cell.start(w, ax, state0)
     if mask is None:
         for t in range(T):
             trace.step(t)
@@ -97,8 +86,6 @@ def sequence_backward(
     dh: np.ndarray | None,
     dstate_final: tuple | None = None,
     truncate: int | None = None,
-    *,
-    input_side: bool = True,
 ) -> SequenceGrads:
     """BPTT for one layer and direction. Consumes the cache (its buffers are reused).
 
@@ -106,9 +93,6 @@ def sequence_backward(
                   (readout or the layer above), or None where no output is read
     dstate_final: ∂L/∂state(T) from a reader of the final state (target "last"), or None
     truncate:     cut the carried gradient at the start of every chunk of this many steps
-    input_side:   False leaves the input side's gradients, ∂L/∂U, ∂L/∂b_ih and ∂L/∂x, to the caller
-                  (SequenceGrads.x is None): network.py forms both directions' at once from the
-                  ∂L/∂a_x(t) they left in one buffer
     """
     trace, mask, x = cache.trace, cache.mask, cache.x
     T, B, I = x.shape
@@ -136,10 +120,10 @@ def sequence_backward(
                     d.fill(0)
                 else:
                     d *= ~mask[t]                                   # rows still running; padded rows hold
-    return _weight_grads(w, trace, x, dstate, input_side)
+    return _weight_grads(w, trace, x, dstate)
 
 
-def _weight_grads(w, trace, x: np.ndarray, dstate: tuple, input_side: bool) -> SequenceGrads:
+def _weight_grads(w, trace, x: np.ndarray, dstate: tuple) -> SequenceGrads:
     """The sums over t of the immediate partials: one product each over all T·B rows."""
     T, B, I = x.shape
     h = trace.states[0]
@@ -148,8 +132,6 @@ def _weight_grads(w, trace, x: np.ndarray, dstate: tuple, input_side: bool) -> S
     if w.b_ih is not None and not one_side:
         grads["b_hh"] = column_sums(_rows(trace.da_h))              # Σ_t ∂L/∂a_h(t)
     grads.update(trace.extra_grads())
-    if not input_side:                                              # the caller's: U, b_ih (and b_hh = b_ih)
-        return SequenceGrads(weights=grads, state0=dstate, x=None)
     grads["U"] = _time_sum(trace.da_x, x)                           # Σ_t ∂L/∂a_x(t) x(t)ᵀ
     if w.b_ih is not None:
         grads["b_ih"] = column_sums(_rows(trace.da_x))              # Σ_t ∂L/∂a_x(t)
@@ -160,19 +142,10 @@ def _weight_grads(w, trace, x: np.ndarray, dstate: tuple, input_side: bool) -> S
 
 
 def _time_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Σ_t a(t)ᵀ b(t) for a: (T, B, m), b: (T, B, n): one (m, n) product over all T·B rows.
-
-    The sum runs over t in any order, so two arrays that both run backwards in memory (the
-    reverse direction's views of the layer's shared buffers, network.py) are read forwards:
-    then the (T·B, ·) reshapes are views instead of copies.
-    """
-    if a.strides[0] < 0 and b.strides[0] < 0:
-        a, b = a[::-1], b[::-1]                                     # the same steps, both in memory order
-    return a.reshape(-1, a.shape[-1]).T @ b.reshape(-1, b.shape[-1])
+    """Σ_t a(t)ᵀ b(t) for a: (T, B, m), b: (T, B, n): one (m, n) product over all T·B rows."""
+    return _rows(a).T @ _rows(b)
 
 
 def _rows(a: np.ndarray) -> np.ndarray:
-    """a: (T, B, m) as (T·B, m) rows in memory order, for a sum over all of them (the order is free)."""
-    if a.strides[0] < 0:
-        a = a[::-1]
+    """a: (T, B, m) as (T·B, m) rows."""
     return a.reshape(-1, a.shape[-1])

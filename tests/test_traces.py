@@ -74,34 +74,3 @@ def test_the_lstm_final_states_are_torchs_h_n_and_c_n(problem):
         h, c = sequence.trace.states
         np.testing.assert_allclose(h[-1], h_n[index].numpy(), rtol=rtol, atol=rtol, err_msg=f"h_n[{index}]")
         np.testing.assert_allclose(c[-1], c_n[index].numpy(), rtol=rtol, atol=rtol, err_msg=f"c_n[{index}]")
-
-
-@pytest.mark.parametrize("name", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
-def test_a_strided_ax_gives_what_a_contiguous_one_gives(name):
-    """Any cell takes an ax of any strides (the reverse direction's view, read backwards, of a
-    bidirectional layer's shared buffer); one with in_place_ax works in it, and ∂L/∂a_x(t)
-    ends there (cells/__init__.py), which the shared buffers rely on (network.py)."""
-    from manual_bptt.problems import random_network_problem
-    from manual_bptt.sequence import sequence_forward
-
-    problem = checked(random_network_problem(T=4, B=2, I=3, H=5, O=2, cell=name, num_layers=1,
-                                             bidirectional=False, seed=0))
-    cell, w = cell_for(name), problem.params.layer(0, 0)
-    T, B = problem.T, problem.B
-    dh = np.random.default_rng(1).standard_normal((T, B, w.W.shape[1]))    # a random upstream gradient
-    contiguous = (problem.x @ w.U.T) + cell.input_bias(w)
-    wide = np.zeros((T, B, 2 * w.U.shape[0]))
-    strided = wide[::-1, :, 1::2]                                           # strided every way
-    strided[...] = contiguous
-    results = []
-    for ax in (contiguous.copy(), strided):
-        cache = sequence_forward(cell, w, problem.x, problem.initial_state(0), None, ax=ax)
-        results.append(sequence_backward(cell, w, cache, dh))
-        if ax is strided and cell.in_place_ax:
-            assert cache.trace.da_x is ax, f"{name}: ∂L/∂a_x(t) is not in the ax it was given"
-    (expected, got) = results
-    for symbol in expected.weights:
-        np.testing.assert_allclose(got.weights[symbol], expected.weights[symbol], rtol=1e-13, atol=1e-15,
-                                   err_msg=f"{name}: ∂L/∂{symbol}")
-    np.testing.assert_allclose(got.x, expected.x, rtol=1e-13, atol=1e-15, err_msg=f"{name}: ∂L/∂x")
-    np.testing.assert_allclose(got.state0[0], expected.state0[0], rtol=1e-13, atol=1e-15, err_msg=f"{name}: ∂L/∂h0")

@@ -7,8 +7,9 @@ at once. The contract, for a layer's weights w (names.py) and T steps of B rows:
 
     cell.state_names                  ("h",) or ("h", "c"): the states, in the order of every tuple below
     trace = cell.start(w, ax, state0)
-        ax:      (T, B, G·H) the input side of every pre-activation, U x(t) + cell.input_bias(w),
-                 computed by the engine in one product (the trace may overwrite it)
+        ax:      (T, B, G·H), C-contiguous: the input side of every pre-activation,
+                 U x(t) + cell.input_bias(w), computed by the engine in one product
+                 (the trace owns it from then on and may overwrite it)
         state0:  a tuple of (B, ·) arrays, (h0,) or (h0, c0)
     trace.states                      a tuple of (T+1, B, ·) arrays, states[i][t] = state(t), [0] = state0
     trace.step(t)                     fills state(t+1) from state(t) (Python index t is step t+1)
@@ -21,18 +22,6 @@ at once. The contract, for a layer's weights w (names.py) and T steps of B rows:
     trace.da_x, trace.da_h            (T, B, G·H): ∂L/∂(input side), ∂L/∂(hidden side) of the
                                       pre-activations; one array for cells where they are equal
     trace.extra_grads()               gradients of weights the engine does not know (LSTM W_hr)
-    cell.in_place_ax                  True if the trace uses the ax it is given as its own buffer,
-                                      whatever its strides, and leaves ∂L/∂a_x(t) there (da_x is ax)
-
-A cell with in_place_ax (the Elman cell) also takes `cell.start(w, ax, state0, h)`, h a
-(T+1, B, H_out) array of any strides to keep h(0..T) in, and provides
-`cell.begin_backward_together(traces, a, h)`: begin_backward for several traces at once,
-a and h two arrays of one shape that hold every trace's a(t) and h(t) (t = 1..T) at
-matching places. A bidirectional layer gives both its directions views of one pair of
-buffers that way (network.py, BidirectionalLayer): a = AX (T, B, 2·H), h = its outputs
-(T, B, 2·H), so that the input-side products and φ' are one call each for both. The LSTM
-and GRU need ax contiguous (their backward passes reread it in layouts of their own), copy
-a strided one, and keep their own buffers.
 
 begin_backward and step_backward may reuse the buffers of values the backward pass has
 finished with: the Elman cell keeps φ'(a(t)), then ∂L/∂a(t), over a(t) in ax; the LSTM
@@ -40,7 +29,8 @@ keeps its local derivatives, then ∂L/∂a(t), over its gate activations, and f
 c(t-1); the GRU keeps its multipliers, then ∂L/∂a_x(t), in ax's buffer and ∂L/∂a_h(t)
 over its gates. So the backward pass consumes a trace, and
 states[1:] (an LSTM's c) are not the states any more once it has begun; states[0], h,
-stays whole: the weight gradients read it.
+stays whole: the weight gradients read it. These are the fast path's tricks; the
+readable form of every cell, one formula a line, is manual_bptt.reference.
 
 From da_x and da_h the engine forms ∂L/∂U = Σ_t da_x(t) x(t)ᵀ, ∂L/∂W = Σ_t da_h(t) h(t-1)ᵀ,
 ∂L/∂b_ih = Σ_t da_x(t), ∂L/∂b_hh = Σ_t da_h(t) and ∂L/∂x(t) = Uᵀ da_x(t).

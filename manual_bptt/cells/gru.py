@@ -32,7 +32,6 @@ class GRUCell:
     """Three gate blocks (G = 3), one state (h)."""
 
     state_names = ("h",)
-    in_place_ax = False         # copies a strided ax (cells/__init__.py): no shared bidirectional buffers
 
     def input_bias(self, w):
         """b_ih, plus the r and z blocks of b_hh (they add to the pre-activation like b_ih does)."""
@@ -78,8 +77,7 @@ class GRUTrace:
         self.WT_rz = np.ascontiguousarray(Wg[:2].transpose(0, 2, 1)) * 0.5    # ½ W_rᵀ, ½ W_zᵀ
         self.WT_n = np.ascontiguousarray(Wg[2].T)
         self.b_hn = None if w.b_hh is None else w.b_hh[2 * H:]
-        self.ax = np.ascontiguousarray(ax)                         # (T, B, 3H), free once copied
-        # (contiguous, so that the reshapes of it below are views: ax from the engine already is)
+        self.ax = ax                                               # (T, B, 3H), contiguous: the reshapes below are views
         self.gm = np.empty((T, 3, B, H), dtype=ax.dtype)           # a(t), then [r, z, n], gate-major
         by_gate = self.ax.reshape(T, B, 3, H).transpose(0, 2, 1, 3)
         np.multiply(by_gate[:, :2], 0.5, out=self.gm[:, :2])       # ½ (U_r,z x + b): halved for σ

@@ -32,7 +32,6 @@ class LSTMCell:
     """Four gate blocks (G = 4), two states (h, c); h is projected when W_hr is present."""
 
     state_names = ("h", "c")
-    in_place_ax = False         # copies a strided ax (cells/__init__.py): no shared bidirectional buffers
 
     def input_bias(self, w):
         return None if w.b_ih is None else w.b_ih + w.b_hh
@@ -59,8 +58,7 @@ class LSTMTrace:
         self.W, self.W_hr = w.W, w.W_hr
         self.WT = np.ascontiguousarray(w.W.T)
         self.W_hrT = None if w.W_hr is None else np.ascontiguousarray(w.W_hr.T)
-        self.gate = np.ascontiguousarray(ax)                       # a(t), then [i, f, g, o] in place
-        # (contiguous, so that the reshapes below are views of it: ax from the engine already is)
+        self.gate = ax                                             # a(t), then [i, f, g, o] in place
         self.h = np.empty((T + 1, B, H_out), dtype=ax.dtype)
         self.c = np.empty((T + 1, B, H), dtype=ax.dtype)
         self.h[0], self.c[0] = state0                              # h(0) = h0, c(0) = c0
