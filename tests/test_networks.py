@@ -1,4 +1,6 @@
-"""Networks (stacked, bidirectional, padded, one label per sequence, truncated) against their witnesses."""
+"""Networks (stacked, bidirectional, padded, one label per sequence, truncated) against the witnesses
+that need no torch: finite differences of a plain loop, the one-layer core, and invariants.
+The autograd witness is tests/test_network_against_torch.py."""
 
 from __future__ import annotations
 
@@ -7,16 +9,13 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-pytest.importorskip("torch")
+from manual_bptt import NetworkParams, RNNParams, Tolerance, bptt
+from manual_bptt.derivation import contributions
+from manual_bptt.problems import random_network_problem, random_problem
 
-from manual_bptt import NetworkParams, RNNParams, Tolerance, bptt  # noqa: E402
-from manual_bptt.derivation import contributions  # noqa: E402
-from manual_bptt.problems import random_network_problem, random_problem  # noqa: E402
-from torch_reference import compare  # noqa: E402
-
-from .helpers import assert_agree, assert_grads_agree, assert_within  # noqa: E402
-from .network_witnesses import network_finite_differences, network_inputs, reference_network_loss  # noqa: E402
-from .strategies import network_problems  # noqa: E402
+from .helpers import assert_grads_agree, assert_within
+from .network_witnesses import network_finite_differences, network_inputs, reference_network_loss
+from .strategies import network_problems
 
 EDGE_CASES = [
     random_network_problem(T=1, B=1, I=1, H=1, O=1, num_layers=1, bidirectional=False, seed=1),
@@ -34,18 +33,6 @@ def with_edge_cases(test):
     for case in EDGE_CASES:
         test = example(case)(test)
     return test
-
-
-@with_edge_cases
-@given(network_problems())
-def test_network_equals_autograd(problem):
-    assert_agree(problem.run(compare), problem, "manual network bptt vs torch.autograd (witness: autograd)")
-
-
-@given(network_problems(cell=st.sampled_from(("lstm", "gru"))))
-def test_gated_network_equals_autograd(problem):
-    """As above, drawing only LSTM (with or without a projection) and GRU networks."""
-    assert_agree(problem.run(compare), problem, "manual LSTM/GRU network bptt vs torch.autograd (witness: autograd)")
 
 
 # --- witness 2: finite differences of a plain loop (no torch) ---------------------------------
