@@ -82,17 +82,22 @@ def assert_fast_equals_reference(problem) -> None:
     dtype = np.asarray(grads_ref.x).dtype
     report = compare_grads(grads, grads_ref, loss=L, reference_loss=L_ref, tolerance=TOLERANCE[dtype],
                            actual_name="manual_bptt.bptt (fast)", reference_name="manual_bptt.reference.bptt")
-    if report.ok:
-        return
-    raise AssertionError("\n".join([
-        "the fast path disagrees with the reference (witness: manual_bptt.reference)",
+    if not report.ok:
+        raise AssertionError(disagreement(
+            "the fast path disagrees with the reference (witness: manual_bptt.reference)", report, problem,
+            "import manual_bptt, manual_bptt.reference; from manual_bptt import compare_grads; "
+            f"p = {problem!r}; (L, g), (L_ref, g_ref) = p.run(manual_bptt.bptt), p.run(manual_bptt.reference.bptt); "
+            "print(compare_grads(g, g_ref, loss=L, reference_loss=L_ref))"))
+
+
+def disagreement(what: str, report, problem, reproduce: str) -> str:
+    """What failed, the table (a row per gradient), the drawn problem and a line that rebuilds it."""
+    return "\n".join([
+        what,
         str(report),
         f"drawn problem: {problem!r}",
-        "reproduce: import manual_bptt, manual_bptt.reference; from manual_bptt import compare_grads; "
-        "from manual_bptt.problems import random_problem, random_network_problem; "
-        f"p = {problem!r}; (L, g), (L_ref, g_ref) = p.run(manual_bptt.bptt), p.run(manual_bptt.reference.bptt); "
-        "print(compare_grads(g, g_ref, loss=L, reference_loss=L_ref))",
-    ]))
+        f"reproduce: from manual_bptt.problems import random_problem, random_network_problem; {reproduce}",
+    ])
 
 
 def arrays_of(problem) -> list[np.ndarray]:

@@ -19,7 +19,7 @@ from manual_bptt.problems import random_network_problem, random_problem  # noqa:
 from torch_reference import compare  # noqa: E402
 
 from .strategies import network_problems, rnn_problems  # noqa: E402
-from .test_reference import EDGE_CASES, SMALL  # noqa: E402
+from .test_reference import EDGE_CASES, SMALL, disagreement  # noqa: E402
 
 #: Each example here costs a torch forward and backward pass (about 25 ms for these sizes, 3 ms
 #: for the reference): each test runs a third of the profile's examples, 100 in CI, so that the
@@ -31,16 +31,11 @@ EXAMPLES = settings(max_examples=max(1, settings().max_examples // 3))
 def assert_reference_equals_autograd(problem) -> None:
     """compare(manual=reference.bptt): a row per gradient, within the dtype's tolerance."""
     report = problem.run(compare, manual=reference.bptt)
-    if report.ok:
-        return
-    raise AssertionError("\n".join([
-        "the reference disagrees with torch.autograd (witness: autograd)",
-        str(report),
-        f"drawn problem: {problem!r}",
-        "reproduce: import manual_bptt.reference; from torch_reference import compare; "
-        "from manual_bptt.problems import random_problem, random_network_problem; "
-        f"print({problem!r}.run(compare, manual=manual_bptt.reference.bptt))",
-    ]))
+    if not report.ok:
+        raise AssertionError(disagreement(
+            "the reference disagrees with torch.autograd (witness: autograd)", report, problem,
+            "import manual_bptt.reference; from torch_reference import compare; "
+            f"print({problem!r}.run(compare, manual=manual_bptt.reference.bptt))"))
 
 
 def with_edge_cases(test):
