@@ -111,7 +111,7 @@ def arrays_of(problem) -> list[np.ndarray]:
 
 
 @with_edge_cases
-@settings(max_examples=max(MIN_NETWORKS, settings().max_examples))
+@settings(max_examples=max(MIN_NETWORKS, settings().max_examples))     # the profile's count, never under 300
 @given(network_problems(**SMALL))
 def test_fast_path_equals_the_reference_on_drawn_networks(problem):
     """Every cell (an LSTM with and without a projection), 1-3 layers, both directions, with and

@@ -27,7 +27,15 @@ from .rnn import rnn_bptt
 @takes_options
 def bptt(params, x, y, h0=None, **options):
     """The loss L and its gradient for every parameter, for h0 and for x: `manual_bptt.bptt`'s
-    arguments, options, checks, results (RNNGrads or NetworkGrads) and errors."""
+    arguments, options, checks, results and errors, message for message.
+
+    params: RNNParams (U (H, I), W (H, H), V (O, H), b (H,), c (O,)) or NetworkParams (torch's keys)
+    x:      (T, B, I); (B, T, I) with batch_first; (T, I) unbatched
+    y:      labels (T, B) or MSE targets (T, B, O), in x's layout; with target="last" (B,) / (B, O)
+    h0:     (B, H) for an RNNParams; (L·D, B, H_out) for a network, an LSTM's a pair (h0, c0); None: zeros
+    Returns (L as a Python float, RNNGrads or NetworkGrads), every gradient shaped like its
+    argument and of the parameters' dtype.
+    """
     network, options = Options.for_params("bptt", params, options)
     if network:
         return network_bptt(check_network_problem(params, x, y, h0, options))
