@@ -182,8 +182,9 @@ def _checked_candidate_result(name: str, result, params) -> tuple[float, RNNGrad
     expected = NetworkGrads if isinstance(params, NetworkParams) else RNNGrads
     like_bptt = f"(L, {expected.__name__}) like bptt"
     if not isinstance(result, (tuple, list)) or len(result) != 2:
-        got = (f"a {type(result).__name__} of {len(result)} items" if isinstance(result, (tuple, list))
-               else _described(result))
+        got = _described(result)
+        if isinstance(result, (tuple, list)):
+            got = f"a {type(result).__name__} of {len(result)} item{'' if len(result) == 1 else 's'}"
         raise TypeError(f"manual: expected {name} to return {like_bptt}, got {got}")
     L, grads = result
     if not isinstance(grads, expected):
@@ -235,7 +236,9 @@ def _check_gradient(name: str, key: str, value, dtype) -> None:
     try:
         array = np.asarray(value)
     except (TypeError, ValueError, RuntimeError) as error:
-        raise TypeError(f"manual: expected {name} to return {key} as {expected}, got {_described(value)} ({error})") from None
+        raise TypeError(
+            f"manual: expected {name} to return {key} as {expected}, got {_described(value)} ({error})"
+        ) from None
     if array.dtype.kind != "f":
         raise TypeError(f"manual: expected {name} to return {key} as {expected}, got {_described(value)}")
 
