@@ -44,10 +44,15 @@ def _cross_entropy(o: np.ndarray, y: np.ndarray) -> np.floating:
     flat = rows.reshape(-1)
     rows -= rows.max(axis=1, keepdims=True)       # z = o - max o: exp never overflows, softmax unchanged
     L = -flat[picked].sum()                       # -Σ z[y(t)] ...
-    np.exp(rows, out=rows)                        # e^z
-    sums = row_sums(rows)                         # Σ e^z per row, (T·B, 1)
+    # e^z, and e^z / Σ e^z, underflow to 0 (or to a subnormal) where a logit lies far
+    # below its row's largest: that class's probability is 0 to the dtype's precision,
+    # the right answer and no error. So the underflow is ignored here, also when the
+    # caller asked np.errstate to raise on it (Σ e^z >= 1: the max's term is e^0).
+    with np.errstate(under="ignore"):
+        np.exp(rows, out=rows)                    # e^z
+        sums = row_sums(rows)                     # Σ e^z per row, (T·B, 1)
+        rows /= sums                              # softmax(o(t))
     L += np.log(sums).sum()                       # ... + Σ log Σ e^z  =  Σ -log softmax(o(t))[y(t)]
-    rows /= sums                                  # softmax(o(t))
     flat[picked] -= 1                             # - onehot(y(t))
     return L
 

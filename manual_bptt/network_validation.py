@@ -63,7 +63,7 @@ def check_network_problem(params, x, y, h0, options: Options, *, need_y: bool = 
     check_option("target", target, TARGETS)
     check_option("loss", loss, LOSSES)
     check_option("reduction", reduction, REDUCTIONS)
-    check_flag("batch_first", batch_first)
+    batch_first = check_flag("batch_first", batch_first)               # np.bool_ → bool: torch takes bool alone
     if not isinstance(params, NetworkParams):
         raise TypeError(
             f"params: expected a NetworkParams, got {type(params).__name__}; build one with "

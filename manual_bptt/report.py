@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .params import RNNGrads
+from .params import RNNGrads, as_float_dtype
 from .tolerances import Tolerance, tolerance_for
 
 
@@ -43,6 +43,9 @@ class GradientRow:
     #: (conditioning.py), or None where it was not estimated: then the fixed
     #: tolerance alone decides, as on every well-conditioned problem.
     rounding: float | None = None
+    #: The dtype of the gradient checked (None for L, a Python float): the report
+    #: notes one that differs from the problem's; it never chooses the tolerance.
+    actual_dtype: np.dtype | None = None
 
     @property
     def allowed(self) -> float:
@@ -100,7 +103,12 @@ class GradientRow:
 
 @dataclass(frozen=True)
 class GradientReport:
-    """Rows for L and each gradient; `ok` when every row is within its tolerance."""
+    """Rows for L and each gradient; `ok` when every row is within its tolerance.
+
+    `dtype` is the problem's: it chose every row's tolerance. Gradients the checked
+    side returned in another dtype are listed by `other_dtypes()` and noted under
+    the table (see compare_grads).
+    """
 
     rows: tuple[GradientRow, ...]
     actual_name: str
@@ -119,6 +127,22 @@ class GradientReport:
     def undetermined(self) -> tuple[GradientRow, ...]:
         """The rows this problem leaves no meaningful digit to check (neither ok nor FAIL)."""
         return tuple(row for row in self.rows if row.verdict == UNDETERMINED)
+
+    def other_dtypes(self) -> tuple[GradientRow, ...]:
+        """The rows whose checked gradient is not of the problem's dtype (judged at the problem's tolerance)."""
+        return tuple(row for row in self.rows if row.actual_dtype is not None and row.actual_dtype != self.dtype)
+
+    def dtype_note(self) -> str | None:
+        """The line under the table that names gradients of another dtype; None when there are none."""
+        by_dtype: dict = {}
+        for row in self.other_dtypes():
+            by_dtype.setdefault(row.actual_dtype, []).append(row.name)
+        if not by_dtype:
+            return None
+        parts = "; ".join(f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} {dtype}"
+                          for dtype, names in by_dtype.items())
+        return (f"note: {self.actual_name} returned {parts}; the problem is {self.dtype}, "
+                f"so every row is judged at {self.dtype}'s tolerance")
 
     def __getitem__(self, name: str) -> GradientRow:
         for row in self.rows:
@@ -155,6 +179,9 @@ class GradientReport:
         )
         if any(row.rounding is not None for row in self.rows):
             verdict, rule = self._conditioned_summary(verdict, rule)
+        note = self.dtype_note()
+        if note is not None:
+            lines.append(note)
         lines.append(f"{verdict} ({rule})")
         return "\n".join(lines)
 
@@ -195,14 +222,17 @@ def report_html(report: GradientReport) -> str:
             body.append(f'<tr class="fail" style="{FAIL_ROW_STYLE}">{"".join(cells)}</tr>')
     verdict = escape(str(report).splitlines()[-1])
     caption = escape(f"{report.actual_name} vs {report.reference_name} ({report.dtype})")
+    note = report.dtype_note()
+    note = "" if note is None else f"<p>{escape(note)}</p>"
     return (f"<table><caption>{caption}</caption><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table><p>{verdict}</p>")
+            f"<tbody>{''.join(body)}</tbody></table>{note}<p>{verdict}</p>")
 
 
 def compare_grads(
     actual: RNNGrads,
     reference: RNNGrads,
     *,
+    dtype=None,
     loss: float | None = None,
     reference_loss: float | None = None,
     tolerance: Tolerance | None = None,
@@ -213,32 +243,59 @@ def compare_grads(
     """Compare every gradient (and L, when both losses are given).
 
     `actual` and `reference` are RNNGrads or NetworkGrads: one row per name of the
-    reference's `items()`. The tolerance defaults to the table entry for the dtype
-    of the first gradient. A gradient whose shape differs from the reference's is
-    a FAIL with max |Δ| = inf.
+    reference's `items()`; a name the actual lacks is a ValueError, a gradient that
+    is not an array of real floats (complex, integer, object) a TypeError. A
+    gradient whose shape differs from the reference's is a FAIL with max |Δ| = inf.
+
+    `dtype` is the problem's dtype, float32 or float64 (that of its parameters):
+    the precision being judged. It chooses the tolerance (unless `tolerance` is
+    given) and heads the report. Left None, it is the dtype of the reference's
+    first gradient: the reference is computed at the problem's precision. The
+    actual's dtype never chooses it: a candidate that returns float32 gradients
+    for a float64 problem is judged at float64's tolerance (and a float32 problem's
+    exact float64 gradients at float32's). A gradient of a dtype other than the
+    problem's is compared by value all the same, and a line under the table names
+    it ("note: ... returned U, W are float32; the problem is float64 ..."; rows
+    in `report.other_dtypes()`).
+
     `rounding` maps row names to the max |Δ| that rounding alone explains on this
     problem (`conditioning.rounding_spread(...).allowances()`); a row beyond the
     tolerance but within it is "ok (ill-conditioned)", and a row where it reaches
     a tenth of the gradient has no meaningful digit (see GradientRow.verdict).
     """
     got = dict(actual.items())
-    pairs = [(name, np.asarray(got[name]), np.asarray(want)) for name, want in reference.items()]
-    dtype = pairs[0][1].dtype
+    wanted = [(name, np.asarray(want)) for name, want in reference.items()]
+    dtype = as_float_dtype(wanted[0][1].dtype if dtype is None else dtype)
     tolerance = tolerance if tolerance is not None else tolerance_for(dtype)
+    missing = [name for name, _ in wanted if name not in got]
+    if missing:
+        raise ValueError(
+            f"actual: expected a gradient for every name of the reference ({', '.join(n for n, _ in wanted)}), "
+            f"got none for {', '.join(missing)}"
+        )
+    rows = [_row(name, _real_floats(name, got[name]), want, tolerance) for name, want in wanted]
     if loss is not None and reference_loss is not None:
-        pairs.insert(0, ("L", np.asarray(loss), np.asarray(reference_loss)))
-    rows = tuple(_row(name, got, want, tolerance) for name, got, want in pairs)
+        rows.insert(0, _row("L", np.asarray(loss, dtype=np.float64), np.asarray(reference_loss), tolerance))
+        rows[0] = dataclasses.replace(rows[0], actual_dtype=None)   # L is a Python float by contract
     if rounding is not None:
-        rows = tuple(dataclasses.replace(row, rounding=rounding.get(row.name)) for row in rows)
-    return GradientReport(rows=rows, actual_name=actual_name, reference_name=reference_name, dtype=dtype)
+        rows = [dataclasses.replace(row, rounding=rounding.get(row.name)) for row in rows]
+    return GradientReport(rows=tuple(rows), actual_name=actual_name, reference_name=reference_name, dtype=dtype)
+
+
+def _real_floats(name: str, value) -> np.ndarray:
+    """An actual gradient as an array of real floats (never cast: a complex part must not vanish)."""
+    array = np.asarray(value)
+    if array.dtype.kind != "f":
+        raise TypeError(f"actual[{name!r}]: expected an array of real floats, got dtype {array.dtype}")
+    return array
 
 
 def _row(name: str, got: np.ndarray, want: np.ndarray, tolerance: Tolerance) -> GradientRow:
     # Gradients are never empty (every size is at least 1), so max is defined.
     reference_size = float(np.max(np.abs(want)))
     if got.shape != want.shape:
-        return GradientRow(name, got.shape, math.inf, reference_size, tolerance)
+        return GradientRow(name, got.shape, math.inf, reference_size, tolerance, actual_dtype=got.dtype)
     # Differences in float64 so that the measure itself adds no float32 rounding.
     diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
     # np.max propagates NaN, and a NaN max |Δ| fails every comparison (see GradientRow.ok).
-    return GradientRow(name, got.shape, float(np.max(diff)), reference_size, tolerance)
+    return GradientRow(name, got.shape, float(np.max(diff)), reference_size, tolerance, actual_dtype=got.dtype)

@@ -109,21 +109,27 @@ def bptt(params, x, y, h0=None, **options) -> tuple[float, RNNGrads | NetworkGra
     says the rest. The options are those of `manual_bptt.options.Options`.
     """
     network, options = Options.for_params("bptt", params, options)
-    if network:
-        return network_bptt(params, x, y, h0, options)
-    problem = check_problem(params, x, y, h0, options)
-    cache = _forward(problem.params, problem.x, problem.h0, problem.nonlinearity)
-    # The cache is bptt's own and dropped on return, so its buffers are reused:
-    # o becomes ∂L/∂o and a becomes φ'(a) (peak memory stays near the activations).
-    L, do = losses.loss_and_grad(problem.loss, problem.reduction, cache.o, problem.y, overwrite_o=True)
-    g = _backward(problem.params, cache, do)
-    grads = RNNGrads(
-        U=g["U"], W=g["W"], V=g["V"], b=g["b"], c=g["c"],
-        h0=problem.h0_to_caller_layout(g["h0"]),
-        x=problem.to_caller_layout(g["x"]),
-    )
-    check_finite_result(problem, L, grads, computed_by="bptt")       # once, on the results: no cost per step
-    return L, grads
+    # A gradient too small for the dtype rounds to a subnormal or to 0: a softmax's far-off
+    # classes, a saturated gate's derivative times a small upstream signal. That is rounding,
+    # the right answer and no error, so an np.errstate(under="raise") of the caller's does not
+    # apply inside (one context a call, nothing per step). Overflow and invalid operations keep
+    # the caller's setting; an overflow is a NonFiniteError anyway (check_finite_result).
+    with np.errstate(under="ignore"):
+        if network:
+            return network_bptt(params, x, y, h0, options)
+        problem = check_problem(params, x, y, h0, options)
+        cache = _forward(problem.params, problem.x, problem.h0, problem.nonlinearity)
+        # The cache is bptt's own and dropped on return, so its buffers are reused:
+        # o becomes ∂L/∂o and a becomes φ'(a) (peak memory stays near the activations).
+        L, do = losses.loss_and_grad(problem.loss, problem.reduction, cache.o, problem.y, overwrite_o=True)
+        g = _backward(problem.params, cache, do)
+        grads = RNNGrads(
+            U=g["U"], W=g["W"], V=g["V"], b=g["b"], c=g["c"],
+            h0=problem.h0_to_caller_layout(g["h0"]),
+            x=problem.to_caller_layout(g["x"]),
+        )
+        check_finite_result(problem, L, grads, computed_by="bptt")       # once, on the results: no cost per step
+        return L, grads
 
 
 def _forward(p: RNNParams, x: np.ndarray, h0: np.ndarray | None, nonlinearity: str) -> RNNCache:

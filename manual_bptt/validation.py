@@ -106,7 +106,7 @@ def check_problem(params, x, y, h0, options: Options | None = None, *, need_y: b
     check_option("nonlinearity", nonlinearity, NONLINEARITIES)
     check_option("loss", loss, LOSSES)
     check_option("reduction", reduction, REDUCTIONS)
-    check_flag("batch_first", batch_first)
+    batch_first = check_flag("batch_first", batch_first)               # np.bool_ → bool: torch takes bool alone
     params = check_params(params)
     dtype = params.dtype
     I, H, O = params.input_size, params.hidden_size, params.output_size

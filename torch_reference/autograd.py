@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 
 import numpy as np
@@ -99,8 +100,19 @@ def compare(params, x, y, h0=None, *, manual=None, **options) -> GradientReport:
 
     `manual`: any callable with bptt's signature and result, (L, RNNGrads) — or
     (L, NetworkGrads) for a NetworkParams — checked instead of the project's own
-    `bptt`; the report names it. It gets copies of the arrays, so it cannot change
-    what torch sees or the caller's.
+    `bptt`; the report names it. It gets copies of the arrays (params, x, y, h0
+    and every array option, such as lengths), so it cannot change what torch sees
+    or the caller's. What it returns must be a pair (L, grads): L a real number,
+    grads of the expected class with every gradient present as a NumPy array of
+    real floats; anything else is a TypeError (ValueError for a missing or unknown
+    gradient) naming the candidate, what it returned and what was expected. A
+    gradient of the wrong shape is not an error but a FAIL row (max |Δ| = inf).
+
+    The problem's precision is judged: every row's tolerance is that of the
+    dtype of params, whatever dtype the candidate returns. Gradients of another
+    dtype are compared by value and named in a note under the table (see
+    `compare_grads`): float32 gradients for a float64 problem are held to
+    float64's tolerance, float64 ones for a float32 problem to float32's.
 
     `report.ok` is True when every row is within the tolerance of the dtype
     (manual_bptt.TOLERANCES) or, on an ill-conditioned problem, within what
@@ -119,11 +131,11 @@ def compare(params, x, y, h0=None, *, manual=None, **options) -> GradientReport:
     if manual is None:
         L, grads = bptt(params, x, y, h0, **options)
     else:
-        L, grads = manual(*_copies(params, x, y, h0), **options)
-        _check_candidate_result(name, L, grads, NetworkGrads if network else RNNGrads)
+        result = manual(*_copies(params, x, y, h0), **_option_copies(options))
+        L, grads = _checked_candidate_result(name, result, params)
     L_ref, grads_ref = torch_bptt(params, x, y, h0, **options)
     report_of = functools.partial(
-        compare_grads, grads, grads_ref, loss=L, reference_loss=L_ref,
+        compare_grads, grads, grads_ref, dtype=params.dtype, loss=L, reference_loss=L_ref,
         actual_name=name, reference_name="torch.autograd",
     )
     report = report_of()
@@ -155,11 +167,90 @@ def _copies(params, x, y, h0):
     return params.copy(), np.array(x), np.array(y), h0
 
 
-def _check_candidate_result(name: str, L, grads, expected: type) -> None:
+def _option_copies(options: dict) -> dict:
+    """The keyword options with every mutable value (lengths as an array or a list) copied."""
+    return {name: copy.deepcopy(value) for name, value in options.items()}
+
+
+def _checked_candidate_result(name: str, result, params) -> tuple[float, RNNGrads | NetworkGrads]:
+    """(L, grads) from what the candidate returned, or a TypeError/ValueError saying what is wrong.
+
+    Checked: a pair; L a real number; grads of the class bptt returns for these
+    params; every gradient present (no unknown one) as an array of real floats,
+    not a torch tensor. Shapes are not checked here: a wrong shape is a FAIL row.
+    """
+    expected = NetworkGrads if isinstance(params, NetworkParams) else RNNGrads
+    like_bptt = f"(L, {expected.__name__}) like bptt"
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        got = _described(result)
+        if isinstance(result, (tuple, list)):
+            got = f"a {type(result).__name__} of {len(result)} item{'' if len(result) == 1 else 's'}"
+        raise TypeError(f"manual: expected {name} to return {like_bptt}, got {got}")
+    L, grads = result
     if not isinstance(grads, expected):
         raise TypeError(
-            f"manual: expected {name} to return (L, {expected.__name__}) like bptt, "
-            f"got ({type(L).__name__}, {type(grads).__name__})"
+            f"manual: expected {name} to return {like_bptt}, got ({type(L).__name__}, {type(grads).__name__})"
         )
-    if not isinstance(L, (float, int, np.floating, np.integer)):
-        raise TypeError(f"manual: expected {name} to return L as a number first, got {type(L).__name__}")
+    if isinstance(L, (bool, np.bool_)) or not isinstance(L, (float, int, np.floating, np.integer)):
+        hint = "; return float(L)" if isinstance(L, (torch.Tensor, np.ndarray)) else ""
+        raise TypeError(f"manual: expected {name} to return L as a real number first, got {_described(L)}{hint}")
+    _check_gradient_names(name, grads, params)
+    for key, value in grads.items():
+        _check_gradient(name, key, value, params.dtype)
+    return L, grads
+
+
+def _check_gradient_names(name: str, grads, params) -> None:
+    """Every gradient bptt returns for these params is there, and nothing else."""
+    if isinstance(grads, RNNGrads):
+        return                                                     # a dataclass: its fields are the names
+    wanted = list(params.keys())
+    got = list(grads.params) if isinstance(grads.params, dict) else None
+    if got is None:
+        raise TypeError(
+            f"manual: expected {name} to return NetworkGrads whose params is a dict {{name: array}}, "
+            f"got {type(grads.params).__name__}"
+        )
+    missing = [key for key in wanted if key not in got]
+    unknown = [key for key in got if key not in wanted]
+    if params.cell == "lstm" and grads.c0 is None:
+        missing.append("c0")
+    if missing or unknown:
+        said = "; ".join(part for part in (
+            f"none for {', '.join(map(repr, missing))}" if missing else "",
+            f"unknown {', '.join(map(repr, unknown))}" if unknown else "") if part)
+        raise ValueError(
+            f"manual: expected {name} to return NetworkGrads with a gradient for every key of "
+            f"params.keys(), h0{', c0' if params.cell == 'lstm' else ''} and x, got {said}"
+        )
+
+
+def _check_gradient(name: str, key: str, value, dtype) -> None:
+    """One gradient: a NumPy array (or array-like) of real floats."""
+    expected = f"a NumPy array of real floats ({dtype}, the dtype of params)"
+    if isinstance(value, torch.Tensor):
+        raise TypeError(
+            f"manual: expected {name} to return {key} as {expected}, got a torch Tensor; "
+            "return .detach().cpu().numpy()"
+        )
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise TypeError(
+            f"manual: expected {name} to return {key} as {expected}, got {_described(value)} ({error})"
+        ) from None
+    if array.dtype.kind != "f":
+        raise TypeError(f"manual: expected {name} to return {key} as {expected}, got {_described(value)}")
+
+
+def _described(value) -> str:
+    """What a candidate returned, in a few words: its type, and dtype and shape for an array."""
+    if value is None:
+        return "None"
+    kind = "NumPy array" if isinstance(value, np.ndarray) else type(value).__name__
+    article = "an" if kind[0] in "aeiou" else "a"
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        return f"{article} {kind} of dtype {value.dtype} and shape {tuple(value.shape)}"
+    if isinstance(value, (int, float, complex, np.number)):
+        return f"{article} {kind} ({value!r})"
+    return f"{article} {kind}"

@@ -22,8 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from manual_bptt import GradientReport
+from manual_bptt.checks import check_count, check_flag
+from manual_bptt.params import as_float_dtype
 from manual_bptt.problems import RandomProblem
 from manual_bptt import strategies  # raises a clear ImportError when hypothesis is missing
+from manual_bptt.validation import LOSSES, NONLINEARITIES, REDUCTIONS, check_option
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import strategies as st
@@ -106,14 +109,25 @@ def check_bptt(
                      that handles only some: dtype, nonlinearity, loss, reduction,
                      layout ("time_major", "batch_first", "unbatched"), random_h0
 
-    Returns a KitResult; `print(result)` explains it. Raises TypeError for a fn
-    that is not callable and ValueError for an unknown pinned option.
+    Returns a KitResult; `print(result)` explains it. Every argument of the kit's
+    own is checked before anything is drawn: a TypeError for a wrong type (fn not
+    callable, max_examples not an int, problems not a hypothesis strategy, a flag
+    not a bool), a ValueError for a wrong value (max_examples < 1, an unknown or
+    unknown-valued pinned option, a layout not in LAYOUTS). A drawn element of
+    `problems` that is not a RandomProblem is a TypeError naming `problems`: the
+    fault is the strategy's, not the candidate's.
     """
     if not callable(fn):
         raise TypeError(f"fn: expected a callable with bptt's signature, got {type(fn).__name__}")
-    unknown = sorted(set(pinned) - set(PINNABLE))
-    if unknown:
-        raise ValueError(f"{unknown[0]}: not an option the kit can pin; expected one of {', '.join(PINNABLE)}")
+    max_examples = check_count("max_examples", max_examples)
+    ill_conditioned = check_flag("ill_conditioned", ill_conditioned)
+    derandomize = check_flag("derandomize", derandomize)
+    pinned = _checked_pins(pinned, ill_conditioned)
+    if problems is not None and not isinstance(problems, st.SearchStrategy):
+        raise TypeError(
+            f"problems: expected a hypothesis strategy of RandomProblems (e.g. manual_bptt.strategies."
+            f"rnn_problems(...)), got {type(problems).__name__}"
+        )
     if problems is not None and (pinned or ill_conditioned):
         raise ValueError("problems: a strategy of its own excludes ill_conditioned and pinned options")
     if problems is None:
@@ -130,6 +144,11 @@ def check_bptt(
               suppress_health_check=list(HealthCheck))
     @given(problems)
     def search(problem: RandomProblem) -> None:
+        if not isinstance(problem, RandomProblem):                # the strategy's fault: not shrunk, not blamed on fn
+            raise _NotAProblem(
+                f"problems: expected a strategy that draws RandomProblems (random_problem(...) or "
+                f"random_network_problem(...)), got one that drew {type(problem).__name__} {problem!r:.80}"
+            )
         seen["tried"] += 1
         try:
             report = problem.run(compare, manual=fn)
@@ -143,7 +162,42 @@ def check_bptt(
         search()
     except _Found as found:
         return KitResult(name, seen["tried"], seen["undetermined"], found.problem, found.report, found.error)
+    except _NotAProblem as wrong:
+        raise TypeError(str(wrong)) from None
     return KitResult(name, seen["tried"], seen["undetermined"])
+
+
+class _NotAProblem(Exception):
+    """Raised inside the search when `problems` draws something that is not a RandomProblem."""
+
+
+def _checked_pins(pinned: dict, ill_conditioned: bool) -> dict:
+    """The pinned options, each a known name with a valid value, as `rnn_problems` takes them.
+
+    ill_conditioned problems are tanh alone: nonlinearity "tanh" is accepted there (and
+    left to the strategy, which pins it itself), "relu" is a ValueError.
+    """
+    unknown = sorted(set(pinned) - set(PINNABLE))
+    if unknown:
+        raise ValueError(f"{unknown[0]}: not an option the kit can pin; expected one of {', '.join(PINNABLE)}")
+    checked = {}
+    for name, value in pinned.items():
+        if name == "dtype":
+            value = as_float_dtype(value, name="dtype").name     # "float32" / "float64", as the recipe prints it
+        elif name == "random_h0":
+            value = check_flag("random_h0", value)
+        else:
+            allowed = {"nonlinearity": NONLINEARITIES, "loss": LOSSES, "reduction": REDUCTIONS,
+                       "layout": strategies.LAYOUTS}[name]
+            value = check_option(name, value, allowed)
+        checked[name] = value
+    if ill_conditioned and "nonlinearity" in checked:
+        if checked.pop("nonlinearity") != "tanh":
+            raise ValueError(
+                "nonlinearity: expected 'tanh' with ill_conditioned=True (the ill-conditioned problems are "
+                f"tanh alone: relu with a large W overflows), got {pinned['nonlinearity']!r}"
+            )
+    return checked
 
 
 def assert_bptt_correct(fn, **options) -> KitResult:

@@ -121,7 +121,7 @@ def _run_whole(rnn, problem: NetworkProblem, x_t, states):
     if problem.lengths is None:
         out, h_n = rnn(x_t, _module_state(states))
     else:
-        packed = pack_padded_sequence(x_t, torch.as_tensor(problem.lengths), batch_first=problem.batch_first,
+        packed = pack_padded_sequence(x_t, torch.from_numpy(problem.lengths), batch_first=problem.batch_first,
                                       enforce_sorted=False)
         out, h_n = rnn(packed, _module_state(states))
         out, _ = pad_packed_sequence(out, batch_first=problem.batch_first, total_length=problem.T)
@@ -140,7 +140,9 @@ def _run_chunks(rnn, problem: NetworkProblem, x_t, states):
     if not problem.batched:
         x_tb = x_tb.unsqueeze(1)
         states = tuple(s.unsqueeze(1) for s in states)
-    lengths = torch.full((B,), T) if problem.lengths is None else torch.as_tensor(problem.lengths)
+    # On the CPU by name, like every tensor here: torch.full and torch.as_tensor would follow
+    # the caller's torch.set_default_device (the twin and its inputs live on the CPU).
+    lengths = torch.full((B,), T, device="cpu") if problem.lengths is None else torch.from_numpy(problem.lengths)
     final = states
     outputs = []
     for start in range(0, T, k):
@@ -175,7 +177,7 @@ def _loss(problem: NetworkProblem, o: torch.Tensor, *, per_step: bool) -> torch.
     target = tensor_copy(y).long() if problem.loss == "cross_entropy" else tensor_copy(y)
     if per_step:
         if problem.mask is not None:
-            real = torch.as_tensor(problem.mask[..., 0])                   # (T, B)
+            real = torch.from_numpy(problem.mask[..., 0])                  # (T, B), on the CPU
             real = real.T if problem.batch_first else real
             o, target = o[real], target[real]
         else:
