@@ -17,6 +17,8 @@ derivation's U x(t) is `x @ U.T` and Wᵀ ∂L/∂a(t) is `da @ W`; `h[t]` is h(
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..network_validation import check_network_problem
 from ..options import Options, takes_options
 from ..validation import check_problem
@@ -37,9 +39,10 @@ def bptt(params, x, y, h0=None, **options):
     argument and of the parameters' dtype.
     """
     network, options = Options.for_params("bptt", params, options)
-    if network:
-        return network_bptt(check_network_problem(params, x, y, h0, options))
-    return rnn_bptt(check_problem(params, x, y, h0, options))
+    with np.errstate(under="ignore"):                  # underflow to 0 is rounding, not an error (as in manual_bptt.bptt)
+        if network:
+            return network_bptt(check_network_problem(params, x, y, h0, options))
+        return rnn_bptt(check_problem(params, x, y, h0, options))
 
 
 __all__ = ["bptt"]
