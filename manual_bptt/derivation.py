@@ -120,21 +120,41 @@ def contribution_norms(params: RNNParams, x, y, h0=None, *, wrt: str = "W", **op
 
     For W and U a term is Σ_n δ_n z_nᵀ over the batch (δ = ∂L(t)/∂a(k), z = h(k-1)
     or x(k)); its squared norm is Σ_{n,m} (δ_n·δ_m)(z_n·z_m), so only (B, B) Gram
-    matrices are formed: O(T²·B²·H) work, fine for T in the hundreds. NonFiniteError if a
-    state, the loss or a term's squared norm overflows.
+    matrices are formed: O(T²·B²·H) work, fine for T in the hundreds. A squared norm
+    that leaves the float range while the norm does not is redone on scaled factors;
+    NonFiniteError if a state, the loss or a term itself overflows.
     """
     problem, L, steps = _checked_steps(params, x, y, h0, wrt, Options.parse("contribution_norms", options, network=False))
     T = problem.T
     norms = np.zeros((T, T), dtype=problem.params.dtype)
     for k, dL_da_k, z_k in steps:
-        if z_k is None:
-            norms[k - 1:, k - 1] = np.linalg.norm(dL_da_k.sum(axis=1), axis=-1)
-            continue
-        delta_gram = np.einsum("tbi,tci->tbc", dL_da_k, dL_da_k)  # (δ_n·δ_m) for each t
-        squared = np.einsum("tbc,bc->t", delta_gram, z_k @ z_k.T)
-        norms[k - 1:, k - 1] = np.sqrt(np.maximum(squared, 0))    # ≥ 0 up to rounding
+        with np.errstate(over="ignore", invalid="ignore"):
+            column = _term_norms(dL_da_k, z_k)
+        if not all_finite(column):                                 # ‖term‖² overflowed: scale, then square
+            column = _term_norms_scaled(dL_da_k, z_k)
+        norms[k - 1:, k - 1] = column
     check_finite_terms(problem, L, norms, wrt=wrt, computed_by="contribution_norms")
     return norms
+
+
+def _term_norms(dL_da_k: np.ndarray, z_k: np.ndarray | None) -> np.ndarray:
+    """‖Σ_n δ_n z_nᵀ‖ for each source t, δ = dL_da_k (T-k+1, B, H), z = z_k (B, ·); None for b (Σ_n δ_n)."""
+    if z_k is None:
+        return np.linalg.norm(dL_da_k.sum(axis=1), axis=-1)
+    delta_gram = np.einsum("tbi,tci->tbc", dL_da_k, dL_da_k)      # (δ_n·δ_m) for each t
+    squared = np.einsum("tbc,bc->t", delta_gram, z_k @ z_k.T)      # Σ_{n,m} (δ_n·δ_m)(z_n·z_m)
+    return np.sqrt(np.maximum(squared, 0))                         # ≥ 0 up to rounding
+
+
+def _term_norms_scaled(dL_da_k: np.ndarray, z_k: np.ndarray | None) -> np.ndarray:
+    """`_term_norms` of δ / max|δ| (per t) and z / max|z|, times both maxima: the squares stay in
+    range whenever the norm does. NaN where δ itself is not finite."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale_delta = np.abs(dL_da_k).max(axis=(1, 2))
+        scale_delta[scale_delta == 0] = 1                          # a zero δ: its norm is 0 either way
+        scale_z = 1 if z_k is None else max(np.abs(z_k).max(), np.finfo(z_k.dtype).tiny)
+        scaled = _term_norms(dL_da_k / scale_delta[:, None, None], None if z_k is None else z_k / scale_z)
+        return scaled * scale_delta * scale_z                       # ‖δ zᵀ‖ = max|δ| max|z| ‖δ' z'ᵀ‖
 
 
 @dataclass(frozen=True)
