@@ -124,16 +124,23 @@ def contribution_norms(params: RNNParams, x, y, h0=None, *, wrt: str = "W", **op
     that leaves the float range while the norm does not is redone on scaled factors;
     NonFiniteError if a state, the loss or a term itself overflows.
     """
-    problem, L, steps = _checked_steps(params, x, y, h0, wrt, Options.parse("contribution_norms", options, network=False))
-    T = problem.T
-    norms = np.zeros((T, T), dtype=problem.params.dtype)
-    for k, dL_da_k, z_k in steps:
-        with np.errstate(over="ignore", invalid="ignore"):
-            column = _term_norms(dL_da_k, z_k)
-        if not all_finite(column):                                 # ‖term‖² overflowed: scale, then square
-            column = _term_norms_scaled(dL_da_k, z_k)
-        norms[k - 1:, k - 1] = column
+    checked = Options.parse("contribution_norms", options, network=False)
+    problem, L, steps = _checked_steps(params, x, y, h0, wrt, checked)
+    with np.errstate(over="ignore", invalid="ignore"):             # a square that overflows is redone below
+        norms = _norms_table(problem, steps, _term_norms)
+    if not all_finite(norms):
+        # Some ‖term‖² left the float range: again, on factors scaled to at most 1 (once, on failure only).
+        problem, L, steps = _checked_steps(params, x, y, h0, wrt, checked)
+        norms = _norms_table(problem, steps, _term_norms_scaled)
     check_finite_terms(problem, L, norms, wrt=wrt, computed_by="contribution_norms")
+    return norms
+
+
+def _norms_table(problem: Problem, steps, term_norms) -> np.ndarray:
+    """(T, T): [t-1, k-1] = term_norms(δ, z(k)) for every source t ≥ k, 0 above the diagonal."""
+    norms = np.zeros((problem.T, problem.T), dtype=problem.params.dtype)
+    for k, dL_da_k, z_k in steps:
+        norms[k - 1:, k - 1] = term_norms(dL_da_k, z_k)
     return norms
 
 
