@@ -11,6 +11,9 @@ NaN gradients reads like a bug in one of them.
 check per step, so nothing slows down and finite results are unchanged). When
 anything is not finite it replays the forward pass step by step to find where
 it first left the float range, and raises `NonFiniteError` saying so.
+`forward_overflow`, `backward_overflow` and `product_overflow` are the parts of
+that report, for the derivation's helpers (derivation.py), which compute other
+things from the same forward pass.
 """
 
 from __future__ import annotations
