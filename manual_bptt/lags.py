@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .derivation import hidden_jacobian
+from .derivation import check_steps, jacobian_of_problem
+from .overflow import NonFiniteError
 from .validation import check_problem
 
 
@@ -26,12 +27,25 @@ def lag_profile(norms) -> np.ndarray:
     norms: (T, T), entry [t-1, k-1] the size of the term of ∂L(t) through step k
     (`contribution_norms`), zero above the diagonal. Returns (T,): entry d is
     the sum of the d-th diagonal below the main one, the lag d = t − k.
+    A table with NaN or infinity is a ValueError; a sum that overflows a NonFiniteError.
     """
     norms = np.asarray(norms)
     if norms.ndim != 2 or norms.shape[0] != norms.shape[1]:
         raise ValueError(f"norms: expected a (T, T) array, got shape {norms.shape}")
+    if norms.dtype.kind not in "fiu":
+        raise TypeError(f"norms: expected a real (T, T) array of term sizes, got dtype {norms.dtype}")
+    if not np.isfinite(norms).all():
+        t, k = np.argwhere(~np.isfinite(norms))[0]
+        raise ValueError(f"norms: expected finite term sizes, got {norms[t, k]} at [{t}, {k}]")
     T = norms.shape[0]
-    return np.array([np.trace(norms, offset=-d) for d in range(T)], dtype=norms.dtype)
+    with np.errstate(over="ignore"):
+        profile = np.array([np.trace(norms, offset=-d) for d in range(T)], dtype=norms.dtype)
+    if not np.isfinite(profile).all():
+        d = int(np.argwhere(~np.isfinite(profile))[0, 0])
+        raise NonFiniteError(f"lag_profile ({norms.dtype}, T = {T}): the sum over t of the term sizes at "
+                             f"lag d = {d} overflowed, although every term size is finite",
+                             quantity="Σ_t ‖term (t, t−d)‖", step=None)
+    return profile
 
 
 def singular_values_by_lag(
@@ -47,13 +61,13 @@ def singular_values_by_lag(
 
     Row d holds the singular values, in decreasing order, of the product of d
     one-step Jacobians (row 0 is the identity's: all ones). `t` defaults to T,
-    the last step.
+    the last step. NonFiniteError, as `hidden_jacobian`, if a state or a product overflows.
     """
     problem = check_problem(params, x, None, h0, nonlinearity=nonlinearity, loss="cross_entropy",
                             reduction="sum", batch_first=batch_first, need_y=False)
     t = problem.T if t is None else t
+    check_steps(problem, t, 0)
     return np.stack([
-        hidden_jacobian(params, x, h0, t=t, k=t - d, nonlinearity=nonlinearity,
-                        batch_first=batch_first).singular_values
+        jacobian_of_problem(problem, t, t - d, computed_by="singular_values_by_lag").singular_values
         for d in range(t + 1)
     ])

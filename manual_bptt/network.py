@@ -79,26 +79,51 @@ def check_finite_network_result(problem: NetworkProblem, L: float, grads: Networ
     """
     if math.isfinite(L) and all_finite(*(g for _, g in grads.items())):
         return
+    error = network_forward_overflow(problem, L, computed_by=computed_by)
+    if error is not None:
+        raise error
+    names = [name for name, g in grads.items() if not np.isfinite(g).all()]
+    raise NonFiniteError(f"{_where(problem, computed_by)}: the backward pass overflowed: "
+                         f"{', '.join('∂L/∂' + n for n in names)} not finite, although L is",
+                         quantity="∂L/∂" + names[0], step=None)
+
+
+def network_forward_overflow(problem: NetworkProblem, L: float | None, *, computed_by: str,
+                             upto: tuple[int, int, int] | None = None) -> NonFiniteError | None:
+    """The NonFiniteError naming the first state that left the float range (then L, when given
+    and not finite), or None if the forward pass and L are finite. It runs the forward pass again.
+
+    Layers are scanned bottom up, each direction step by step in its own order. With
+    upto = (layer, direction, t), only what state t of that layer and direction depends on:
+    every state of the layers below, and that direction's own steps 1..t.
+    """
     p = problem.params
-    where = f"{computed_by} ({p.dtype}, {p.cell}, T = {problem.T})"
     with np.errstate(all="ignore"):
         cache = network_forward_checked(problem)
     for index, sequence in enumerate(cache.layers):
         layer, direction = divmod(index, p.num_directions)
+        last = problem.T
+        if upto is not None:
+            if layer > upto[0] or (layer == upto[0] and direction != upto[1]):
+                continue
+            last = upto[2] if layer == upto[0] else problem.T
         for name, states in zip(cell_for(p.cell).state_names, sequence.trace.states):
-            bad = [t for t in range(1, problem.T + 1) if not np.isfinite(states[t]).all()]
+            bad = [t for t in range(1, last + 1) if not np.isfinite(states[t]).all()]
             if bad:
-                raise NonFiniteError(
-                    f"{where}: the forward pass overflowed: {name}(t) of layer {layer}, "
+                return NonFiniteError(
+                    f"{_where(problem, computed_by)}: the forward pass overflowed: {name}(t) of layer {layer}, "
                     f"{'reverse' if direction else 'forward'} direction, is not finite at step t = {bad[0]} "
                     "(counted in that direction's own order); scale the weights or x down",
                     quantity=f"{name}(t)", step=bad[0])
-    if not math.isfinite(L):
-        raise NonFiniteError(f"{where}: o = V h + c or the loss L overflowed, although every state is finite",
-                             quantity="L", step=None)
-    names = [name for name, g in grads.items() if not np.isfinite(g).all()]
-    raise NonFiniteError(f"{where}: the backward pass overflowed: {', '.join('∂L/∂' + n for n in names)} "
-                         "not finite, although L is", quantity="∂L/∂" + names[0], step=None)
+    if L is not None and not math.isfinite(L):
+        return NonFiniteError(f"{_where(problem, computed_by)}: o = V h + c or the loss L overflowed, "
+                              "although every state is finite", quantity="L", step=None)
+    return None
+
+
+def _where(problem: NetworkProblem, computed_by: str) -> str:
+    """The head of every overflow message: who computed it, in which dtype, for which cell and T."""
+    return f"{computed_by} ({problem.params.dtype}, {problem.params.cell}, T = {problem.T})"
 
 
 def network_forward_checked(problem: NetworkProblem) -> NetworkCache:

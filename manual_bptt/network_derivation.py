@@ -14,18 +14,25 @@ carried back from step t to step k, exactly what BPTT does with ∂L/∂s(t).
 term [t-1, k-1] is the part of ∂L(t)/∂w that flows through step k's use of w (its
 immediate partial at step k, times the chain from k to t). Summed over t and k it is
 ∂L/∂w; a truncated BPTT keeps only the terms with k in t's chunk.
+
+Both raise `NonFiniteError`, as `bptt` does, when finite inputs make the computation
+leave the float range, naming the state, layer, direction and step that overflowed
+(network.py's report), or the step at which the backward product did. The results
+are checked once; the computation is replayed only when something is not finite.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from .cells import cell_for
-from .derivation import HiddenJacobian
+from .derivation import HiddenJacobian, check_steps
 from .names import slot_of
-from .network import network_backward, TimeOrder, network_forward_checked
+from .network import network_backward, network_forward_overflow, TimeOrder, network_forward_checked
+from .overflow import NonFiniteError, all_finite
 from .network_params import NetworkParams
 from .network_validation import check_network_problem
 from .options import Options, takes_options
@@ -60,46 +67,96 @@ def state_jacobian(params: NetworkParams, x, h0=None, *, t: int, k: int, layer: 
 
     t and k count that direction's own steps: for the reverse direction, step 1 is
     the last element of the sequence. h0 as for `bptt` ((L·D, B, H_out), an LSTM's
-    pair (h0, c0)).
+    pair (h0, c0)). NonFiniteError if a state it depends on, or the product, overflows.
     """
+    problem = check_state_jacobian_problem(params, x, h0, t=t, k=k, layer=layer, direction=direction,
+                                           batch_first=batch_first)
+    return state_jacobian_of_problem(problem, t, k, layer, direction, computed_by="state_jacobian")
+
+
+def check_state_jacobian_problem(params, x, h0, *, t, k, layer, direction, batch_first):
+    """The checked problem of `state_jacobian` and its autograd witness; layer, direction, t, k checked."""
     problem = check_network_problem(params, x, None, h0, Options(batch_first=batch_first), need_y=False)
     p = problem.params
     for name, value, limit in (("layer", layer, p.num_layers), ("direction", direction, p.num_directions)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
             raise TypeError(f"{name}: expected an int, got {value!r}")
         if not 0 <= value < limit:
             raise ValueError(f"{name}: expected 0 <= {name} < {limit}, got {value}")
-    for name, value in (("t", t), ("k", k)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"{name}: expected an int step index, got {value!r}")
-    if not 0 <= k <= t <= problem.T:
-        raise ValueError(f"t, k: expected 0 <= k <= t <= T = {problem.T}, got t = {t}, k = {k}")
+    check_steps(problem, t, k)
+    return problem
+
+
+def state_jacobian_of_problem(problem, t: int, k: int, layer: int, direction: int, *,
+                              computed_by: str) -> StateJacobian:
+    """∂s(t)/∂s(k) on a checked problem, steps, layer and direction."""
+    p = problem.params
     index = layer * p.num_directions + direction
-
-    def trace_ready_for_backward():
-        # begin_backward and step_backward overwrite what the forward pass kept (cells/__init__.py),
-        # so every row carries its unit vector back through a fresh forward pass.
-        trace = network_forward_checked(problem).layers[index].trace
-        trace.begin_backward()
-        return trace
-
-    trace = trace_ready_for_backward()
+    trace = network_forward_checked(problem).layers[index].trace
+    # The states the product is evaluated at, checked before the backward pass overwrites them:
+    # relu's φ' is 0 at a NaN a(j), so an overflowed state can leave a finite (zero) product.
+    if not all_finite(*(states[:t + 1] for states in trace.states)):
+        raise state_jacobian_overflow(problem, t, k, layer, direction, computed_by=computed_by)
     sizes = tuple(state.shape[-1] for state in trace.states)
     S, B = sum(sizes), problem.B
     matrix = np.zeros((B, S, S), dtype=p.dtype)
-    edges = np.cumsum((0,) + sizes)
     for row in range(S):
-        # Carry the unit vector e_row back from s(t) to s(k): row `row` of ∂s(t)/∂s(k).
-        if row > 0:
-            trace = trace_ready_for_backward()
-        dstate = tuple(np.zeros((B, size), dtype=p.dtype) for size in sizes)
-        part = int(np.searchsorted(edges, row, side="right")) - 1
-        dstate[part][:, row - edges[part]] = 1
-        for j in range(t - 1, k - 1, -1):
-            trace.step_backward(j, dstate)
+        if row > 0:                                                  # each row consumes a trace
+            trace = network_forward_checked(problem).layers[index].trace
+        dstate, _ = _carried_back(trace, row, sizes, t, k)
         matrix[:, row, :] = np.concatenate(dstate, axis=-1)
+    if not all_finite(matrix):
+        raise state_jacobian_overflow(problem, t, k, layer, direction, computed_by=computed_by)
     names = cell_for(p.cell).state_names
     return StateJacobian(matrix=matrix if problem.batched else matrix[0], t=t, k=k, names=names, sizes=sizes)
+
+
+def _carried_back(trace, row: int, sizes: tuple, t: int, k: int, *, watch: bool = False) -> tuple:
+    """Row `row` of ∂s(t)/∂s(k): the unit vector e_row carried back from s(t) to s(k), as a tuple
+    of the states' parts (B, ·); and, with watch, the first step j (the backward pass meets the
+    largest first) at which ∂s(t)/∂s(j) was not finite, else None.
+
+    The trace must be fresh from a forward pass: begin_backward and step_backward overwrite
+    what the forward pass kept (cells/__init__.py), so a trace carries one row.
+    """
+    trace.begin_backward()
+    B, dtype = trace.states[0].shape[1], trace.states[0].dtype
+    dstate = tuple(np.zeros((B, size), dtype=dtype) for size in sizes)
+    edges = np.cumsum((0,) + sizes)
+    part = int(np.searchsorted(edges, row, side="right")) - 1
+    dstate[part][:, row - edges[part]] = 1
+    for j in range(t - 1, k - 1, -1):
+        trace.step_backward(j, dstate)                               # dstate: ∂s(t)/∂s(j+1) → ∂s(t)/∂s(j)
+        if watch and not all(np.isfinite(part).all() for part in dstate):
+            return dstate, j
+    return dstate, None
+
+
+def state_jacobian_overflow(problem, t: int, k: int, layer: int, direction: int, *,
+                            computed_by: str) -> NonFiniteError:
+    """Why ∂s(t)/∂s(k) is not finite: the first state it depends on that overflowed (network.py's
+    report); else the step j at which a row of the product, carried back from t, first did.
+    Replays the computation one row and one step at a time (only on this failure path)."""
+    error = network_forward_overflow(problem, None, computed_by=computed_by, upto=(layer, direction, t))
+    if error is not None:
+        return error
+    p = problem.params
+    index = layer * p.num_directions + direction
+    where = (f"{computed_by} ({p.dtype}, {p.cell}, T = {problem.T}): ∂s(t)/∂s(k) of layer {layer}, "
+             f"{'reverse' if direction else 'forward'} direction, for t = {t}, k = {k}")
+    with np.errstate(all="ignore"):
+        sizes = tuple(state.shape[-1] for state in network_forward_checked(problem).layers[index].trace.states)
+        steps = [_carried_back(network_forward_checked(problem).layers[index].trace, row, sizes, t, k, watch=True)[1]
+                 for row in range(sum(sizes))]
+    bad = [j for j in steps if j is not None]
+    if not bad:
+        return NonFiniteError(f"{where}, is not finite, although the states and the product, replayed here, are",
+                              quantity="∂s(t)/∂s(k)", step=None)
+    j = max(bad)                                                     # the backward pass meets it first
+    return NonFiniteError(
+        f"{where}: the backward product overflowed: ∂s(t)/∂s(j) is not finite at step j = {j} "
+        f"(counted in that direction's own order), {t - j} steps back from t; scale the weights down",
+        quantity="∂s(t)/∂s(k)", step=j)
 
 
 @takes_options
@@ -110,15 +167,16 @@ def network_contributions(params: NetworkParams, x, y, h0=None, *, wrt: str = "w
     with _reverse); k counts time in the natural order for either direction, so the
     reverse direction's terms sit at k ≥ t. Needs target "each_step", no lengths and no
     truncation (the terms are those of the full gradient); the keywords are otherwise
-    `bptt`'s. O(T) backward passes.
+    `bptt`'s. O(T) backward passes. NonFiniteError if a state, the loss or a term overflows.
     """
     problem, slot = check_contributions_problem("network_contributions", params, x, y, h0, wrt, options)
     p = problem.params
     index = slot.layer * p.num_directions + slot.direction
     T = problem.T
     terms = np.zeros((T, T) + p[wrt].shape, dtype=p.dtype)
-    whole = readout(p["head.weight"], p["head.bias"], network_forward_checked(problem).top, problem.y,
-                    loss=problem.loss, reduction=problem.reduction).h_top     # ∂L/∂h_top, every L(t)
+    r = readout(p["head.weight"], p["head.bias"], network_forward_checked(problem).top, problem.y,
+                loss=problem.loss, reduction=problem.reduction)
+    whole = r.h_top                                                  # ∂L/∂h_top, every L(t)
     order = TimeOrder(problem)
     for t in range(1, T + 1):
         cache = network_forward_checked(problem)                     # the backward pass consumes a cache
@@ -126,7 +184,26 @@ def network_contributions(params: NetworkParams, x, y, h0=None, *, wrt: str = "w
         dtop[t - 1] = whole[t - 1]                                   # L(t) alone
         network_backward(problem, cache, dtop, None)
         terms[t - 1] = _terms_by_step(cache.layers[index], slot.symbol, order, slot.direction)
+    check_finite_network_terms(problem, r.L, terms, wrt=wrt, computed_by="network_contributions")
     return terms
+
+
+def check_finite_network_terms(problem, L: float, terms: np.ndarray, *, wrt: str, computed_by: str) -> None:
+    """NonFiniteError if L or a term [t-1, k-1] is not finite: the first state that overflowed, or
+    the loss (network.py's report); else the first term, in the backward pass's order, that did."""
+    if math.isfinite(L) and all_finite(terms):
+        return
+    error = network_forward_overflow(problem, L, computed_by=computed_by)
+    if error is None:
+        finite = np.isfinite(terms.reshape(terms.shape[:2] + (-1,))).all(axis=-1)     # (T, T): [t-1, k-1]
+        # The chain from t reaches step k after |t - k| steps: the shortest chain that overflowed.
+        t, k = min(((t + 1, k + 1) for t, k in np.argwhere(~finite)), key=lambda tk: (abs(tk[0] - tk[1]), tk[0]))
+        p = problem.params
+        error = NonFiniteError(
+            f"{computed_by} ({p.dtype}, {p.cell}, T = {problem.T}): the backward pass overflowed: the term of "
+            f"∂L(t)/∂{wrt} through step k is not finite at t = {t}, k = {k} ({abs(t - k)} steps apart), "
+            "although L is; scale the weights down", quantity=f"∂L(t)/∂{wrt}", step=k)
+    raise error
 
 
 def check_contributions_problem(function: str, params, x, y, h0, wrt, options: dict):

@@ -16,7 +16,7 @@ from typing import Iterator, Mapping
 
 import numpy as np
 
-from .checks import check_count, check_fits_in_memory, check_flag, check_seed
+from .checks import as_array, check_count, check_fits_in_memory, check_flag, check_seed
 from .names import CELL_NAMES, MODE_CELLS, GATES, HEAD_SYMBOLS, LAYER_SYMBOLS, network_names, slot_of, torch_name
 from .params import SUPPORTED_DTYPES, as_float_dtype
 
@@ -42,7 +42,8 @@ class NetworkParams:
 
     Build one with `NetworkParams.random(...)`, `from_state_dict(state, cell=...)` or
     `from_torch(rnn, head)`. The constructor checks every key, shape and dtype and
-    raises ValueError/TypeError naming the key. Arrays are held, not copied (tensors
+    raises ValueError/TypeError naming the key; np.matrix, masked arrays and ragged
+    lists are refused as by `RNNParams` (manual_bptt.checks.as_array). Arrays are held, not copied (tensors
     are copied to NumPy), and never written to by this package.
     """
 
@@ -298,22 +299,15 @@ def _as_param_array(name, value) -> np.ndarray:
                 f"state[{name!r}]: expected a float32 or float64 tensor with values on a device, got "
                 f"{getattr(value, 'dtype', '?')} on {getattr(value, 'device', '?')} ({error})"
             ) from None
-    array = np.asarray(value) if isinstance(value, np.ndarray) else _converted(name, value)
-    if type(array) is not np.ndarray:
-        raise TypeError(f"state[{name!r}]: expected a plain numpy.ndarray, got {type(array).__name__}")
+    # RNNParams' own check: np.matrix and masked arrays refused (a mask would be dropped), subclasses
+    # that mean the same numbers (np.memmap) viewed as plain arrays, the rest through np.asarray.
+    array = as_array(f"state[{name!r}]", value)
     if array.dtype not in SUPPORTED_DTYPES:
         note = ""
         if array.dtype.kind == "f" and array.dtype.newbyteorder("=") in SUPPORTED_DTYPES:
             note = " (non-native byte order: convert with array.astype(array.dtype.newbyteorder('=')))"
         raise TypeError(f"state[{name!r}]: expected a float32 or float64 array, got dtype {array.dtype}{note}")
     return array
-
-
-def _converted(name, value) -> np.ndarray:
-    try:
-        return np.asarray(value)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"state[{name!r}]: expected an array, got {type(value).__name__} ({error})") from None
 
 
 def _check_keys(arrays: dict) -> tuple[str, ...]:

@@ -11,6 +11,9 @@ NaN gradients reads like a bug in one of them.
 check per step, so nothing slows down and finite results are unchanged). When
 anything is not finite it replays the forward pass step by step to find where
 it first left the float range, and raises `NonFiniteError` saying so.
+`forward_overflow`, `backward_overflow` and `product_overflow` are the parts of
+that report, for the derivation's helpers (derivation.py), which compute other
+things from the same forward pass.
 """
 
 from __future__ import annotations
@@ -62,10 +65,33 @@ def locate_overflow(problem, L, grads, *, computed_by: str) -> NonFiniteError:
     Runs only once something is known to be non-finite, so it favours clarity
     over speed: one step at a time, a(t), h(t), o(t), L(t) in turn.
     """
+    error = forward_overflow(problem, L, computed_by=computed_by)
+    if error is not None:
+        return error
+    T = problem.T
+    dx = _time_major(grads.x, problem)
+    bad_steps = [t for t in range(T, 0, -1) if not np.isfinite(dx[t - 1]).all()]
+    if bad_steps:
+        return backward_overflow(problem, bad_steps[0], computed_by=computed_by)
+    names = [name for name, g in grads.items() if not np.isfinite(g).all()]
+    return NonFiniteError(
+        f"{message_head(problem, computed_by)}: the sum over t of {', '.join('∂L/∂' + n for n in names)} overflowed, "
+        "although every step's term is finite",
+        quantity="∂L/∂" + names[0], step=None)
+
+
+def forward_overflow(problem, L: float | None, *, computed_by: str, last_step: int | None = None,
+                     readout: bool = True) -> NonFiniteError | None:
+    """The NonFiniteError naming the first h(t), o(t) or L(t) that is not finite (then L, when
+    given), replaying the forward pass step by step; None if all of them are finite.
+
+    last_step: replay only steps 1..last_step (default T); readout=False: h(t) alone, for
+    what depends on the states only (∂h(t)/∂h(k)).
+    """
     p = problem.params
-    T, B = problem.T, problem.B
-    where = f"{computed_by} ({p.dtype}, T = {T})"
-    h_prev = np.zeros((B, p.hidden_size), p.dtype) if problem.h0 is None else problem.h0
+    T = problem.T if last_step is None else last_step
+    where = message_head(problem, computed_by)
+    h_prev = np.zeros((problem.B, p.hidden_size), p.dtype) if problem.h0 is None else problem.h0
     with np.errstate(all="ignore"):
         for t in range(1, T + 1):
             a_t = problem.x[t - 1] @ p.U.T + h_prev @ p.W.T + p.b              # a(t) = U x(t) + W h(t-1) + b
@@ -76,6 +102,9 @@ def locate_overflow(problem, L, grads, *, computed_by: str) -> NonFiniteError:
                     f"at step t = {t} (max |h(t-1)| = {_max_abs(h_prev):.3g}, ‖W‖₂ = {_norm(p.W):.3g}); "
                     "relu does not bound h(t): scale W or x down, or use tanh",
                     quantity="h(t)", step=t)
+            h_prev = h_t
+            if not readout:
+                continue
             o_t = h_t @ p.V.T + p.c                                            # o(t) = V h(t) + c
             if not np.isfinite(o_t).all():
                 return NonFiniteError(
@@ -90,23 +119,31 @@ def locate_overflow(problem, L, grads, *, computed_by: str) -> NonFiniteError:
                     + (f", max |o(t) - y(t)| = {_max_abs(o_t - problem.y[t - 1]):.3g})"
                        if problem.loss == "mse" else ")"),
                     quantity="L(t)", step=t)
-            h_prev = h_t
     if L is not None and not math.isfinite(L):
         return NonFiniteError(f"{where}: L = Σ_t L(t) overflowed, although every L(t) is finite",
                               quantity="L", step=None)
-    dx = _time_major(grads.x, problem)
-    bad_steps = [t for t in range(T, 0, -1) if not np.isfinite(dx[t - 1]).all()]
-    if bad_steps:
-        t = bad_steps[0]
-        return NonFiniteError(
-            f"{where}: the backward pass overflowed: ∂L/∂a(t) (seen in ∂L/∂x(t) = Uᵀ ∂L/∂a(t)) is not "
-            f"finite at step t = {t}, {T - t} steps back from T (‖W‖₂ = {_norm(p.W):.3g} each step)",
-            quantity="∂L/∂a(t)", step=t)
-    names = [name for name, g in grads.items() if not np.isfinite(g).all()]
+    return None
+
+
+def backward_overflow(problem, step: int, *, computed_by: str,
+                      seen_in: str = "∂L/∂x(t) = Uᵀ ∂L/∂a(t)") -> NonFiniteError:
+    """The NonFiniteError of a backward pass whose ∂L/∂a(t) first left the float range at `step`
+    (counted from 1; the backward pass meets step T first), `seen_in` saying where it was seen."""
+    p = problem.params
     return NonFiniteError(
-        f"{where}: the sum over t of {', '.join('∂L/∂' + n for n in names)} overflowed, "
-        "although every step's term is finite",
-        quantity="∂L/∂" + names[0], step=None)
+        f"{message_head(problem, computed_by)}: the backward pass overflowed: ∂L/∂a(t) (seen in {seen_in}) is not "
+        f"finite at step t = {step}, {problem.T - step} steps back from T (‖W‖₂ = {_norm(p.W):.3g} each step)",
+        quantity="∂L/∂a(t)", step=step)
+
+
+def product_overflow(problem, *, t: int, k: int, step: int, computed_by: str) -> NonFiniteError:
+    """The NonFiniteError of ∂h(t)/∂h(k) = J(t) J(t-1) … J(k+1) whose partial product ∂h(t)/∂h(step)
+    is the first to leave the float range, every h(j) being finite."""
+    return NonFiniteError(
+        f"{message_head(problem, computed_by)}: the product ∂h(t)/∂h(k) = J(t) … J(k+1), "
+        f"J(j) = diag(φ'(a(j))) W, for t = {t}, k = {k}, overflowed: ∂h(t)/∂h(j) is not finite at step "
+        f"j = {step}, {t - step} steps back from t (‖W‖₂ = {_norm(problem.params.W):.3g} each step); scale W down",
+        quantity="∂h(t)/∂h(k)", step=step)
 
 
 def _step_loss(problem, o_t: np.ndarray, t: int) -> float:
@@ -117,6 +154,11 @@ def _step_loss(problem, o_t: np.ndarray, t: int) -> float:
         return float((np.log(np.exp(z).sum(axis=1)) - picked[:, 0]).sum())    # -log softmax(o(t))[y(t)]
     diff = o_t - problem.y[t - 1]
     return float(0.5 * (diff * diff).sum())                                    # ½‖o(t) − y(t)‖²
+
+
+def message_head(problem, computed_by: str) -> str:
+    """The head of every overflow message: who computed it, in which dtype, for which T."""
+    return f"{computed_by} ({problem.params.dtype}, T = {problem.T})"
 
 
 def _time_major(per_step: np.ndarray, problem) -> np.ndarray:

@@ -5,6 +5,9 @@ came through. Here the network is unrolled with PyTorch operations and the
 parameter of interest gets one copy per step: the model computes the same
 function, and autograd's gradient of L(t) with respect to copy k is exactly the
 term of ∂L(t)/∂W that flows through step k, [t-1, k-1] of `contributions`.
+
+Like the manual helpers, they raise NonFiniteError when finite inputs overflow,
+with the manual side's report (which replays the forward pass in NumPy).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import torch.nn.functional as F
 from torch.autograd.functional import jacobian
 
 from manual_bptt import RNNParams
-from manual_bptt.derivation import WRT
+from manual_bptt.derivation import WRT, check_finite_terms, check_steps, hidden_jacobian_overflow
 from manual_bptt.options import Options, takes_options
 from manual_bptt.validation import Problem, check_option, check_problem
 
@@ -24,14 +27,19 @@ from .twin import tensor_copy, torch_dtype, with_autograd
 
 @takes_options
 def torch_contributions(params: RNNParams, x, y, h0=None, *, wrt: str = "W", **options) -> np.ndarray:
-    """(T, T, *shape of wrt): [t-1, k-1] = ∂L(t)/∂(copy k of wrt), by autograd."""
+    """(T, T, *shape of wrt): [t-1, k-1] = ∂L(t)/∂(copy k of wrt), by autograd.
+
+    NonFiniteError if a state, the loss or a term overflows.
+    """
     check_option("wrt", wrt, WRT)
     problem = check_problem(params, x, y, h0, Options.parse("torch_contributions", options, network=False))
     with with_autograd():                                          # also inside no_grad / inference_mode
-        return _contributions(problem, wrt)
+        L, terms = _contributions(problem, wrt)
+    check_finite_terms(problem, L, terms, wrt=wrt, computed_by="torch_contributions")
+    return terms
 
 
-def _contributions(problem: Problem, wrt: str) -> np.ndarray:
+def _contributions(problem: Problem, wrt: str) -> tuple[float, np.ndarray]:
     T = problem.T
     shared = _tensors(problem.params)
     copies = [shared[wrt].clone().requires_grad_() for _ in range(T)]
@@ -48,7 +56,8 @@ def _contributions(problem: Problem, wrt: str) -> np.ndarray:
         grads = torch.autograd.grad(L_t, copies[:t], retain_graph=True)
         for k, grad in enumerate(grads, start=1):
             terms[t - 1, k - 1] = grad.numpy()
-    return terms
+    L = sum(float(L_t.detach()) for L_t in step_losses)             # L = Σ_t L(t)
+    return L, terms
 
 
 def torch_hidden_jacobian(
@@ -61,30 +70,43 @@ def torch_hidden_jacobian(
     nonlinearity: str = "tanh",
     batch_first: bool = False,
 ) -> np.ndarray:
-    """∂h(t)/∂h(k) by torch.autograd.functional.jacobian: (B, H, H), or (H, H) unbatched."""
+    """∂h(t)/∂h(k) by torch.autograd.functional.jacobian: (B, H, H), or (H, H) unbatched.
+
+    NonFiniteError if a state h(j), j ≤ t, or the product overflows.
+    """
     options = Options(nonlinearity=nonlinearity, batch_first=batch_first)
     problem = check_problem(params, x, None, h0, options, need_y=False)
+    check_steps(problem, t, k)
     with with_autograd():                                          # also inside no_grad / inference_mode
-        return _hidden_jacobian(problem, t, k)
+        states_finite, matrix = _hidden_jacobian(problem, t, k)
+    # relu's derivative is 0 at a NaN state: an overflowed state can leave a finite (zero) matrix.
+    if not (states_finite and np.isfinite(matrix).all()):
+        raise hidden_jacobian_overflow(problem, t, k, computed_by="torch_hidden_jacobian")
+    return matrix
 
 
-def _hidden_jacobian(problem: Problem, t: int, k: int) -> np.ndarray:
+def _hidden_jacobian(problem: Problem, t: int, k: int) -> tuple[bool, np.ndarray]:
+    """(whether every h(j), j ≤ t, is finite; the Jacobian)."""
     shared = _tensors(problem.params)
     h_k = _initial_state(problem)
+    states = []
     with torch.no_grad():
         for j in range(1, k + 1):
             h_k = _cell(problem, shared, j, h_k)
+            states.append(h_k)
 
     def h_t_of(h_start: torch.Tensor) -> torch.Tensor:
         h = h_start
         for j in range(k + 1, t + 1):
             h = _cell(problem, shared, j, h)
+            states.append(h.detach())                              # jacobian calls this once, forward
         return h
 
     full = jacobian(h_t_of, h_k)                                   # (B, H, B, H): batch elements are independent
     B = problem.B
     per_example = torch.stack([full[n, :, n, :] for n in range(B)]).numpy()
-    return per_example if problem.batched else per_example[0]
+    states_finite = all(bool(torch.isfinite(h).all()) for h in states)
+    return states_finite, per_example if problem.batched else per_example[0]
 
 
 def _tensors(p: RNNParams) -> dict[str, torch.Tensor]:

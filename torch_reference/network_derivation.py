@@ -7,6 +7,9 @@ the weight of interest gets one copy per natural time step (`torch.func.function
 swaps it in): autograd's gradient of L(t) with respect to copy k is then exactly the
 term [t-1, k-1]. `torch_state_jacobian` differentiates s(t) with respect to s(k) by
 `torch.autograd.functional.jacobian`.
+
+Like the manual helpers, both raise NonFiniteError when finite inputs overflow, with
+the manual side's report (network.py's, which replays the forward pass in NumPy).
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from torch.func import functional_call
 
 from manual_bptt import NetworkParams
 from manual_bptt.names import LAYER_SYMBOLS, torch_name
-from manual_bptt.network_derivation import check_contributions_problem
-from manual_bptt.network_validation import NetworkProblem, check_network_problem
-from manual_bptt.options import Options, takes_options
+from manual_bptt.network_derivation import (check_contributions_problem, check_finite_network_terms,
+                                            check_state_jacobian_problem, state_jacobian_overflow)
+from manual_bptt.network_validation import NetworkProblem
+from manual_bptt.options import takes_options
 
 from .network_twin import _MODULES
 from .twin import torch_dtype
@@ -69,7 +73,10 @@ class _Unrolled:
 @takes_options
 def torch_network_contributions(params: NetworkParams, x, y, h0=None, *, wrt: str = "weight_hh_l0",
                                 **options) -> np.ndarray:
-    """(T, T, *shape of wrt): [t-1, k-1] = ∂L(t)/∂(copy k of wrt), by autograd."""
+    """(T, T, *shape of wrt): [t-1, k-1] = ∂L(t)/∂(copy k of wrt), by autograd.
+
+    NonFiniteError if a state, the loss or a term overflows.
+    """
     problem, slot = check_contributions_problem("torch_network_contributions", params, x, y, h0, wrt, options)
     p = problem.params
     T, D = problem.T, p.num_directions
@@ -91,6 +98,7 @@ def torch_network_contributions(params: NetworkParams, x, y, h0=None, *, wrt: st
     V, c = torch.tensor(p["head.weight"]), torch.tensor(p["head.bias"])
     count = problem.y.size                                          # labels, or elements for MSE: the "mean" count
     terms = np.zeros((T, T) + tuple(shared.shape), dtype=p.dtype)
+    L = 0.0
     for t in range(T):
         o = F.linear(inputs[t], V, c)
         if problem.loss == "cross_entropy":
@@ -99,17 +107,23 @@ def torch_network_contributions(params: NetworkParams, x, y, h0=None, *, wrt: st
             L_t = 0.5 * F.mse_loss(o, torch.tensor(problem.y[t]), reduction="sum")
         if problem.reduction == "mean":
             L_t = L_t / count
+        L += float(L_t.detach())                                    # L = Σ_t L(t)
         grads = torch.autograd.grad(L_t, copies, retain_graph=True, allow_unused=True)
         for k, grad in enumerate(grads):
             if grad is not None:
                 terms[t, k] = grad.numpy()
+    check_finite_network_terms(problem, L, terms, wrt=wrt, computed_by="torch_network_contributions")
     return terms
 
 
 def torch_state_jacobian(params: NetworkParams, x, h0=None, *, t: int, k: int, layer: int = 0, direction: int = 0,
                          batch_first: bool = False) -> np.ndarray:
-    """∂s(t)/∂s(k) of one layer and direction by autograd: (B, S, S), or (S, S) unbatched."""
-    problem = check_network_problem(params, x, None, h0, Options(batch_first=batch_first), need_y=False)
+    """∂s(t)/∂s(k) of one layer and direction by autograd: (B, S, S), or (S, S) unbatched.
+
+    NonFiniteError if a state it depends on, or the product, overflows.
+    """
+    problem = check_state_jacobian_problem(params, x, h0, t=t, k=k, layer=layer, direction=direction,
+                                           batch_first=batch_first)
     p = problem.params
     net = _Unrolled(problem)
     T, D = problem.T, p.num_directions
@@ -125,16 +139,22 @@ def torch_state_jacobian(params: NetworkParams, x, h0=None, *, t: int, k: int, l
             inputs = [torch.cat([outputs[d][j] for d in range(D)], dim=-1) for j in range(T)]
         sequence = inputs if direction == 0 else inputs[::-1]
         state = net.initial_state(layer, direction)
+        states = []                                                  # s(1) … s(t), to check they are finite
         for j in range(k):
             state = net.step(layer, direction, sequence[j], state)
+            states.append(torch.cat(state, dim=-1))
     sizes = [s.shape[-1] for s in state]
 
     def s_t_of(s_k: torch.Tensor) -> torch.Tensor:
         s = tuple(torch.split(s_k, sizes, dim=-1))
         for j in range(k, t):
             s = net.step(layer, direction, sequence[j], s)
+            states.append(torch.cat(s, dim=-1).detach())             # jacobian calls this once, forward
         return torch.cat(s, dim=-1)
 
     full = jacobian(s_t_of, torch.cat(state, dim=-1))                # (B, S, B, S): examples are independent
     per_example = torch.stack([full[n, :, n, :] for n in range(problem.B)]).numpy()
+    # relu's derivative is 0 at a NaN state: an overflowed state can leave a finite (zero) matrix.
+    if not (all(bool(torch.isfinite(s).all()) for s in states) and np.isfinite(per_example).all()):
+        raise state_jacobian_overflow(problem, t, k, layer, direction, computed_by="torch_state_jacobian")
     return per_example if problem.batched else per_example[0]
