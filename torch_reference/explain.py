@@ -268,7 +268,7 @@ def check_png_size(out: Path, *, rows: int, dpi: int) -> None:
     """A ValueError naming --dpi when the PNG of `rows` rows of three panels would be too large."""
     if out.suffix.lower() != ".png":
         return
-    width, height = (math.ceil(inches * dpi) for inches in (PANEL_SIZE[0] * 3, PANEL_SIZE[1] * rows))
+    width, height = (round(inches * dpi) for inches in (PANEL_SIZE[0] * 3, PANEL_SIZE[1] * rows))
     if max(width, height) > MAX_SIDE_PIXELS or width * height > MAX_PIXELS:
         raise ValueError(f"--dpi: {dpi} makes the figure of {rows} rows {width} × {height} pixels; expected at "
                          f"most {MAX_SIDE_PIXELS} a side and {MAX_PIXELS} in all (a lower --dpi, fewer "

@@ -306,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_progress:
         tqdm = require("tqdm", purpose="bptt train's progress bar").tqdm
         progress = lambda steps: tqdm(steps, unit="step")  # noqa: E731
-    with one_thread():
+    # A step that leaves the float range stops the run, and says so: NumPy's warnings would only repeat it.
+    with one_thread(), np.errstate(over="ignore", invalid="ignore"):
         result = train_both(text, config, progress=progress)
     print(f"{config}")
     print(f"text: {args.text} ({corpus.indices.shape[0]} characters, alphabet of {corpus.V})")
