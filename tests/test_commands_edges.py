@@ -152,13 +152,16 @@ def test_explain_refuses_every_bad_weights_file_in_one_line(case, tmp_path, caps
     assert says in result[2], result[2]
 
 
-def test_explain_reads_an_npz_suffix_in_capitals(tmp_path, capsys):
-    """.NPZ is the same format as .npz (read case-insensitively), not a torch file."""
+def test_explain_reads_suffixes_in_capitals(tmp_path, capsys):
+    """.NPZ is the same format as .npz (read case-insensitively, not as a torch file), and
+    an --out of FIGURE.PNG passes the suffix check and is written under that name."""
     _savez(tmp_path / "W.NPZ", **dict(PARAMS.items()))
-    code, out, err = run(["explain", "--out", str(tmp_path / "x.svg"), "--weights", str(tmp_path / "W.NPZ"),
-                          "-T", "3", "--nonlinearity", "tanh", "--weight-scale", "1"], capsys)
+    out = tmp_path / "new" / "FIGURE.PNG"
+    code, printed, err = run(["explain", "--out", str(out), "--weights", str(tmp_path / "W.NPZ"),
+                              "-T", "3", "--nonlinearity", "tanh", "--weight-scale", "1"], capsys)
     assert code == 0, err
-    assert "I=3, H=4, O=3" in out and (tmp_path / "x.svg").exists()
+    assert "I=3, H=4, O=3" in printed and printed.endswith(f"wrote {out}\n")
+    assert out.read_bytes().startswith(b"\x89PNG")
 
 
 # ---- explain: sizes, resolution, output file ------------------------------------------
@@ -203,14 +206,6 @@ def test_out_is_checked_before_any_computation(command, out, starts, tmp_path, c
                            [command, "--out", path], capsys),
                        f"bptt {command}: error: " + starts.format(out=path, tmp=tmp_path))
     assert not Path(path).with_suffix(".png").is_file()
-
-
-def test_out_in_capitals_is_written_under_the_name_given(tmp_path, capsys):
-    out = tmp_path / "new" / "FIGURE.PNG"
-    code, printed, err = run(["explain", "--out", str(out), "-T", "3", "-H", "2", "--nonlinearity", "tanh",
-                              "--weight-scale", "1"], capsys)
-    assert code == 0, err
-    assert out.read_bytes().startswith(b"\x89PNG") and printed.endswith(f"wrote {out}\n")
 
 
 # ---- explain: overflow is no answer (exit 3), not a norm of 0 and a NaN ratio -----------
