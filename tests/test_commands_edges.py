@@ -430,6 +430,11 @@ def test_ctrl_c_anywhere_else_in_a_subcommand_exits_130(monkeypatch, capsys):
     assert_one_line(err, "bptt sweep: interrupted (Ctrl-C)")
 
 
+def test_an_unknown_subcommand_is_one_line(capsys):
+    assert_usage_error(run(["explian", "--out", "x.png"], capsys),
+                       "bptt: error: unknown subcommand 'explian'; expected one of check, explain, sweep, train")
+
+
 def test_the_module_docstring_gives_every_exit_code():
     """commands.py once said 3 for a missing extra; it is 4, and 3 is a problem with no answer."""
     doc = " ".join(commands.__doc__.split())

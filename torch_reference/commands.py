@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name = args.pop(0) if args and args[0] in SUBCOMMANDS else "check"
     if args and not args[0].startswith("-") and name == "check" and args[0] not in SUBCOMMANDS:
-        print(f"bptt: error: unknown subcommand {args[0]!r}\n\n{usage()}", file=sys.stderr)
+        print(f"bptt: error: unknown subcommand {args[0]!r}; expected one of {', '.join(SUBCOMMANDS)} "
+              "(bptt --help describes them)", file=sys.stderr)
         return 2
     module_name, _ = SUBCOMMANDS[name]
     try:
