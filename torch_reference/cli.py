@@ -69,20 +69,17 @@ def _integer(minimum: int):
 _positive = _integer(1)
 
 
-def _number(*, minimum: float, maximum: float = math.inf, include_minimum: bool = True,
-            include_maximum: bool = False):
-    """An argparse type: a finite float in the interval given, with a message that says which."""
-    low = "[" if include_minimum else "("
-    high = "]" if include_maximum else ")"
-    interval = f"{low}{minimum:g}, {'∞' if maximum == math.inf else f'{maximum:g}'}{high}"
+def _number(*, minimum: float, maximum: float = math.inf, include_minimum: bool = True):
+    """An argparse type: a finite float in [minimum, maximum) (or (minimum, maximum) when
+    `include_minimum` is False), with a message that says which."""
+    interval = f"{'[' if include_minimum else '('}{minimum:g}, {'∞' if maximum == math.inf else f'{maximum:g}'})"
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             value = math.nan
-        inside = (value >= minimum if include_minimum else value > minimum) and \
-                 (value <= maximum if include_maximum else value < maximum)
+        inside = (value >= minimum if include_minimum else value > minimum) and value < maximum
         if not (math.isfinite(value) and inside):                  # NaN compares False: refused too
             raise argparse.ArgumentTypeError(f"expected a finite number in {interval}, got {text!r}")
         return value
