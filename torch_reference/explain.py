@@ -344,6 +344,12 @@ def main(argv: list[str] | None = None) -> int:
     except NonFiniteError as error:
         print(f"{cli.prog}: overflow: {' '.join(str(error).split())}", file=sys.stderr)
         return EXIT_CODES["unchecked"]
+    except np.linalg.LinAlgError as error:
+        # np.linalg.svd refuses a matrix with inf or NaN in it: a Jacobian that overflowed.
+        print(f"{cli.prog}: overflow: the singular values of a Jacobian could not be computed "
+              f"({first_line(error)}), as when its entries leave the float64 range; use a smaller --weight-scale",
+              file=sys.stderr)
+        return EXIT_CODES["unchecked"]
     fig = draw_explain(panels)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_figure(fig, out, dpi=args.dpi)
