@@ -74,7 +74,8 @@ def test_bad_weight_scale_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as exited:
         bptt_main(["explain", "--out", str(tmp_path / "x.png"), "--weight-scale", "-1"])
     assert exited.value.code == 2
-    assert "--weight-scale: expected a positive number, got -1.0" in capsys.readouterr().err
+    # The same argument type as bptt check's --weight-scale (cli._weight_scale), so the same message.
+    assert capsys.readouterr().err == "bptt explain: error: argument --weight-scale: expected a positive finite number, got -1\n"
 
 
 def test_weights_load_from_npz_and_from_a_twin_state_dict(tmp_path):

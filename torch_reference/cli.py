@@ -6,7 +6,10 @@ with one of EXIT_CODES: 0 when every gradient agrees (within the dtype's
 tolerance, or on an ill-conditioned problem within what rounding explains), 1
 when any FAILs, 2 for a usage error (argparse's code: a bad option, or a problem
 too large for memory), 3 when the problem could not be checked: the computation
-overflowed, or some gradient has no meaningful digit on it.
+overflowed, or some gradient has no meaningful digit on it; 130 when Ctrl-C
+(SIGINT) stopped it. Every subcommand of `bptt` keeps the same codes (and 4 for
+a missing optional extra), and a usage error is one line on stderr,
+"PROG: error: OPTION: what it got, what was expected", never a traceback.
 
 Any of the network options (--cell, --num-layers, --bidirectional, ...) makes the
 problem a network (`random_network_problem`) instead of the derivation's one layer.
@@ -15,7 +18,10 @@ problem a network (`random_network_problem`) instead of the derivation's one lay
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,8 +33,20 @@ from manual_bptt.validation import LOSSES, NONLINEARITIES, REDUCTIONS
 
 from .autograd import compare
 
-#: The exit status, by outcome. 2 is argparse's own code for a usage error.
-EXIT_CODES = {"agree": 0, "disagree": 1, "usage": 2, "unchecked": 3}
+#: The exit status, by outcome. 2 is argparse's own code for a usage error; 130 is
+#: the shell's for a program stopped by SIGINT (128 + 2). `bptt` adds 4, a missing extra.
+EXIT_CODES = {"agree": 0, "disagree": 1, "usage": 2, "unchecked": 3, "interrupted": 130}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line: "PROG: error: MESSAGE" (exit 2).
+
+    The usage text of these commands runs to several lines and buries the one that
+    says what was wrong; `--help` prints it whole.
+    """
+
+    def error(self, message: str):
+        self.exit(EXIT_CODES["usage"], f"{self.prog}: error: {' '.join(message.split())}\n")
 
 
 def _integer(minimum: int):
@@ -51,6 +69,67 @@ def _integer(minimum: int):
 _positive = _integer(1)
 
 
+def _number(*, minimum: float, maximum: float = math.inf, include_minimum: bool = True):
+    """An argparse type: a finite float in [minimum, maximum) (or (minimum, maximum) when
+    `include_minimum` is False), with a message that says which."""
+    interval = f"{'[' if include_minimum else '('}{minimum:g}, {'∞' if maximum == math.inf else f'{maximum:g}'})"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        inside = (value >= minimum if include_minimum else value > minimum) and value < maximum
+        if not (math.isfinite(value) and inside):                  # NaN compares False: refused too
+            raise argparse.ArgumentTypeError(f"expected a finite number in {interval}, got {text!r}")
+        return value
+
+    return parse
+
+
+def first_line(error: BaseException) -> str:
+    """'TypeName: the first line of its message', for a one-line report of an error from
+    code the project does not control (a file reader, an imported module)."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+#: The figure formats `save_figure` writes, by file-name suffix (any case).
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def check_output_path(option: str, path: str, *, suffixes=FIGURE_SUFFIXES) -> Path:
+    """The path of an output file, refused (ValueError naming `option`) before any computation
+    when it cannot be written: an unknown suffix (none included), a directory, a parent that is
+    a file, or a place where this process cannot create a file."""
+    out = Path(path)
+    if out.suffix.lower() not in suffixes:
+        raise ValueError(f"{option}: expected a file name ending in {', '.join(suffixes)}, got {path!r}")
+    if out.is_dir():
+        raise ValueError(f"{option}: {path!r} is a directory; expected a file name")
+    existing = out.parent
+    while not existing.exists() and existing != existing.parent:  # the nearest folder that exists
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{option}: cannot write {path!r}: {str(existing)!r} is a file, not a folder")
+    if out.exists():
+        try:
+            with open(out, "r+b"):                                 # writable, left unchanged
+                pass
+        except OSError as error:
+            raise ValueError(f"{option}: cannot write {path!r}: {error.strerror or error}") from None
+        return out
+    try:
+        # A file made and removed where the folders will be made: the only sure test
+        # of a place (permissions say nothing to root, or of a read-only mount).
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise ValueError(f"{option}: cannot write {path!r}: cannot create a file in {str(existing)!r} "
+                         f"({error.strerror or error})") from None
+    return out
+
+
 def size_arguments(group, *, T: int = 20, B: int = 4, I: int = 5, H: int = 8, O: int = 6) -> None:
     """-T, -B, -I, -H, -O with these defaults (the built-in problem's unless given)."""
     for short, long, default, meaning in (("-T", "--seq-len", T, "time steps T"), ("-B", "--batch", B, "batch size B"),
@@ -71,12 +150,13 @@ def _weight_scale(text: str) -> float:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="bptt-check",
         description="Compare hand-written BPTT gradients with torch.autograd on one random problem.",
         epilog="exit status: 0 every gradient agrees; 1 some gradient disagrees; 2 usage error "
                "(a bad option, or sizes too large for memory); 3 the problem could not be checked "
-               "(the computation overflowed, or a gradient has no meaningful digit on it)",
+               "(the computation overflowed, or a gradient has no meaningful digit on it); "
+               "130 stopped by Ctrl-C",
     )
     p.add_argument("--version", action="version",
                    version=f"%(prog)s {__version__} (numpy {np.__version__}, torch {torch.__version__})")
@@ -154,9 +234,14 @@ def main(argv: list[str] | None = None) -> int:
         problem = _problem(args)
     except (ValueError, TypeError) as error:
         cli.error(str(error))                                     # exits with EXIT_CODES["usage"]
-    print(f"problem: {problem!r}")
+    print(f"problem: {problem!r}", flush=True)
     try:
         report = problem.run(compare)
+    except KeyboardInterrupt:
+        # The comparison is one call: until it returns, no row of the table exists.
+        print(f"{cli.prog}: interrupted (Ctrl-C) before the comparison finished; no gradient was compared",
+              file=sys.stderr)
+        return EXIT_CODES["interrupted"]
     except NonFiniteError as error:
         print(f"{cli.prog}: overflow: {error}", file=sys.stderr)
         return EXIT_CODES["unchecked"]

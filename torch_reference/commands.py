@@ -7,9 +7,13 @@
     bptt train    a character-level language model trained twice, manual and autograd
 
 With no subcommand (or options only), `bptt` is `bptt check`, so `bptt -T 40`
-and `bptt-check -T 40` are the same run. Exit codes: 0 agreement, 1 a FAIL,
-2 a usage error, 3 an optional dependency is missing (the message says which
-extra installs it).
+and `bptt-check -T 40` are the same run. Exit codes, the same for every subcommand:
+0 success (every gradient agrees); 1 a FAIL (for train: the float64 runs part);
+2 bad input, one line on stderr naming the option, what it got and what was
+expected; 3 a problem that cannot be answered (the computation overflowed, or a
+gradient has no meaningful digit on it); 4 an optional dependency is missing (the
+message says which extra installs it); 130 stopped by Ctrl-C (SIGINT), after
+printing what was done so far.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ SUBCOMMANDS = {
     "train": ("torch_reference.train", "train a character-level model twice: manual and autograd"),
 }
 EXIT_MISSING_EXTRA = 4
+#: 128 + SIGINT, as a shell reports a program that Ctrl-C stopped.
+EXIT_INTERRUPTED = 130
 
 
 def usage() -> str:
@@ -43,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name = args.pop(0) if args and args[0] in SUBCOMMANDS else "check"
     if args and not args[0].startswith("-") and name == "check" and args[0] not in SUBCOMMANDS:
-        print(f"bptt: error: unknown subcommand {args[0]!r}\n\n{usage()}", file=sys.stderr)
+        print(f"bptt: error: unknown subcommand {args[0]!r}; expected one of {', '.join(SUBCOMMANDS)} "
+              "(bptt --help describes them)", file=sys.stderr)
         return 2
     module_name, _ = SUBCOMMANDS[name]
     try:
@@ -51,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     except MissingExtra as missing:
         print(f"bptt {name}: {missing}", file=sys.stderr)
         return EXIT_MISSING_EXTRA
+    except KeyboardInterrupt:
+        # Each subcommand reports its own work when Ctrl-C stops it; this is for an
+        # interruption outside that work (while torch is being imported, say).
+        print(f"bptt {name}: interrupted (Ctrl-C)", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

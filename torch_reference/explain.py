@@ -14,30 +14,49 @@ three panels for one-layer LSTM and GRU networks (W = weight_hh_l0, all four or 
 gate blocks; the LSTM's Jacobian is that of its cell state, ∂c(T)/∂c(T−d)), from
 `network_contributions` and `state_jacobian`. Run `bptt explain --out FILE`;
 the figure format follows the file's extension (.png, .svg, .pdf).
+
+Everything is checked before anything is computed (the weights file, the sizes
+against memory as `bptt check` checks them, the output file, the resolution):
+a bad one exits 2 with one line naming the option. A scale at which the
+computation leaves the float range exits 3, saying which panel overflowed.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from manual_bptt import RNNParams
+from manual_bptt.checks import check_fits_in_memory, nbytes
 from manual_bptt.derivation import contribution_norms
 from manual_bptt.extras import require
 from manual_bptt.lags import lag_profile, singular_values_by_lag
 from manual_bptt.network_derivation import network_contributions, state_jacobian
 from manual_bptt.network_params import NetworkParams
-from manual_bptt.plotting import draw_lag_profile, draw_singular_values, draw_term_sizes, new_figure, save_figure
+from manual_bptt.overflow import NonFiniteError
+from manual_bptt.plotting import (PANEL_SIZE, draw_lag_profile, draw_singular_values, draw_term_sizes, new_figure,
+                                  save_figure)
 from manual_bptt.problems import random_problem
 from manual_bptt.validation import NONLINEARITIES
 
-from .cli import _integer, _positive, size_arguments
+from .cli import EXIT_CODES, Parser, _integer, _weight_scale, check_output_path, first_line, size_arguments
 
 #: W's scale below, at and above PyTorch's initialisation (spectral radius ≈ 0.58 at 1).
 DEFAULT_SCALES = (0.5, 1.0, 4.0)
+#: --dpi: below 10 a panel's labels are a few pixels; above 600 one row of panels is
+#: a 100-megapixel image, more than any print needs.
+DPI_RANGE = (10, 600)
+#: The most pixels a PNG may have along a side (matplotlib's Agg renderer refuses 2¹⁶),
+#: and in all (save_figure reads the PNG back with Pillow, which takes more as a
+#: decompression bomb: its Image.MAX_IMAGE_PIXELS).
+MAX_SIDE_PIXELS = 2**16 - 1
+MAX_PIXELS = 89_478_485
 
 
 @dataclass(frozen=True)
@@ -131,75 +150,215 @@ def draw_explain(panels) -> "matplotlib.figure.Figure":  # noqa: F821
     return fig
 
 
-def load_weights(path: str | Path) -> RNNParams:
-    """U, W, V, b, c from a file: .npz with arrays U W V b c, or a torch state dict (.pt)
-    of the twin (keys rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0,
-    out.weight, out.bias), as `torch.save(twin.state_dict(), path)` writes it."""
+#: The keys of a twin's state dict that `load_weights` reads (build_twin's names).
+TWIN_KEYS = ("rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_ih_l0", "rnn.bias_hh_l0", "out.weight", "out.bias")
+
+
+def load_weights(path: str | Path, *, name: str = "weights") -> RNNParams:
+    """U, W, V, b, c from a file: .npz (any case) with arrays U W V b c, or else a torch
+    state dict (.pt) of the twin (keys rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0,
+    rnn.bias_hh_l0, out.weight, out.bias), as `torch.save(twin.state_dict(), path)` writes it.
+
+    Every array must be float32 or float64 and of the twin's shapes. A file that is
+    missing, unreadable or holds anything else is a ValueError (TypeError for a
+    payload of the wrong type) whose message starts with `name` and the file.
+    """
     path = Path(path)
-    if path.suffix == ".npz":
-        with np.load(path) as arrays:
-            missing = [name for name in "UWVbc" if name not in arrays]
-            if missing:
-                raise ValueError(f"weights: {path} lacks the arrays {', '.join(missing)} (expected U W V b c)")
-            return RNNParams(**{name: arrays[name] for name in "UWVbc"})
+    where = f"{name}: {str(path)!r}"
+    if not path.exists():
+        raise ValueError(f"{name}: no such file {str(path)!r}")
+    if path.is_dir():
+        raise ValueError(f"{where} is a directory; expected a .npz or .pt file")
+    if path.suffix.lower() == ".npz":
+        arrays = _read_npz(path, where)
+    else:
+        arrays = _read_state_dict(path, where)
+    for key, array in arrays.items():
+        if array.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{where}: {key} has dtype {array.dtype}; expected float32 or float64")
+        if not np.isfinite(array).all():
+            raise ValueError(f"{where}: {key} holds NaN or infinity; expected finite weights")
+    try:
+        return RNNParams(**arrays)
+    except (ValueError, TypeError) as error:                   # shapes, mixed dtypes, NaN: named by field
+        raise type(error)(f"{where}: {error}") from None
+
+
+def _read_npz(path: Path, where: str) -> dict:
+    """U W V b c from an .npz archive, loaded without pickles."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except Exception as error:   # np.load's error for a non-archive depends on its bytes (EOFError, ValueError, …)
+        raise ValueError(f"{where} is not a readable .npz archive ({first_line(error)})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{where} holds one array, not a .npz archive of the arrays U W V b c")
+    with archive:
+        missing = [key for key in "UWVbc" if key not in archive]
+        if missing:
+            raise ValueError(f"{where} lacks the arrays {', '.join(missing)} (expected U W V b c)")
+        try:
+            return {key: archive[key] for key in "UWVbc"}
+        except ValueError as error:                             # an object array: it would need a pickle
+            raise ValueError(f"{where}: {first_line(error)}") from None
+
+
+def _read_state_dict(path: Path, where: str) -> dict:
+    """U W V b c from a twin's state dict, loaded with weights_only=True (no code runs)."""
     import torch
 
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    keys = ("rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_ih_l0", "rnn.bias_hh_l0", "out.weight", "out.bias")
-    missing = [key for key in keys if key not in state]
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:   # torch.load's error for a non-checkpoint depends on its bytes
+        raise ValueError(f"{where} is not a readable torch state dict ({first_line(error)}); "
+                         "expected a .pt file written by torch.save(twin.state_dict(), path), or a .npz") from None
+    if not isinstance(state, Mapping):
+        raise TypeError(f"{where} holds a value of type {type(state).__name__}; expected a state dict "
+                        "(a dict of tensors, as torch.save(twin.state_dict(), path) writes it)")
+    missing = [key for key in TWIN_KEYS if key not in state]
     if missing:
-        raise ValueError(f"weights: the state dict in {path} lacks {', '.join(missing)}")
-    numpy = {key: state[key].detach().cpu().numpy() for key in keys}
-    return RNNParams(U=numpy["rnn.weight_ih_l0"], W=numpy["rnn.weight_hh_l0"],
-                     b=numpy["rnn.bias_ih_l0"] + numpy["rnn.bias_hh_l0"],
-                     V=numpy["out.weight"], c=numpy["out.bias"])
+        raise ValueError(f"{where}: the state dict lacks {', '.join(missing)}")
+    arrays = {}
+    for key in TWIN_KEYS:
+        value = state[key]
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{where}: {key} is of type {type(value).__name__}; expected a tensor")
+        if value.layout != torch.strided or value.is_meta:
+            raise ValueError(f"{where}: {key} is a {'meta' if value.is_meta else str(value.layout)} tensor; "
+                             "expected a dense tensor with values")
+        if value.dtype not in (torch.float32, torch.float64):
+            raise TypeError(f"{where}: {key} has dtype {value.dtype}; expected float32 or float64")
+        arrays[key] = value.detach().cpu().numpy()
+    if arrays["rnn.bias_ih_l0"].shape != arrays["rnn.bias_hh_l0"].shape:
+        raise ValueError(f"{where}: rnn.bias_ih_l0 has shape {arrays['rnn.bias_ih_l0'].shape} and "
+                         f"rnn.bias_hh_l0 {arrays['rnn.bias_hh_l0'].shape}; expected the same (H,)")
+    return dict(U=arrays["rnn.weight_ih_l0"], W=arrays["rnn.weight_hh_l0"],
+                b=arrays["rnn.bias_ih_l0"] + arrays["rnn.bias_hh_l0"],     # b = b_ih + b_hh
+                V=arrays["out.weight"], c=arrays["out.bias"])
+
+
+def explain_needs(T: int, B: int, H: int, *, rows: int, cells=()) -> list[tuple[str, int, str]]:
+    """The bytes explain allocates beyond the problem itself, for `check_fits_in_memory`:
+    a (T, T) table per row of panels, the Jacobians' chain, and each gated cell's terms."""
+    needs = [("T", rows * nbytes((T, T), np.float64), f"the {rows} tables of ‖term (t, k)‖, (T, T) each"),
+             ("T, B, H", 3 * nbytes((T + 1, B, H), np.float64), "the forward caches and singular values (T, B, H)"),
+             ("B, H", 2 * nbytes((B, H, H), np.float64), "the chain of ∂h(t)/∂h(k), (B, H, H)")]
+    for cell in cells:
+        gates = 4 if cell == "lstm" else 3
+        needs.append(("T, H", 2 * nbytes((T, T, gates * H, H), np.float64),
+                      f"the terms (t, k) of ∂L(t)/∂weight_hh_l0 of the {cell.upper()}, (T, T, {gates}H, H)"))
+    return needs
+
+
+def check_finite_panels(panels) -> None:
+    """NonFiniteError naming the first panel whose numbers left the float range.
+
+    At a large scale of W the forward pass or the terms overflow; a NaN norm or
+    an infinite singular value would be drawn and printed as if it were a size.
+    """
+    for panel in panels:
+        where = f"{panel.nonlinearity}, W × {panel.scale:g}"
+        for quantity, values in (("‖term (t, k)‖", panel.norms), ("Σ_t ‖term (t, t − d)‖", panel.by_lag),
+                                 (f"σ(∂{panel.state}(T)/∂{panel.state}(T − d))", panel.singular_values)):
+            if not np.isfinite(values).all():
+                raise NonFiniteError(f"{where}: {quantity} is not finite (the computation left the float64 "
+                                     "range); use a smaller --weight-scale", quantity=quantity, step=None)
+
+
+def check_png_size(out: Path, *, rows: int, dpi: int) -> None:
+    """A ValueError naming --dpi when the PNG of `rows` rows of three panels would be too large."""
+    if out.suffix.lower() != ".png":
+        return
+    width, height = (round(inches * dpi) for inches in (PANEL_SIZE[0] * 3, PANEL_SIZE[1] * rows))
+    if max(width, height) > MAX_SIDE_PIXELS or width * height > MAX_PIXELS:
+        raise ValueError(f"--dpi: {dpi} makes the figure of {rows} rows {width} × {height} pixels; expected at "
+                         f"most {MAX_SIDE_PIXELS} a side and {MAX_PIXELS} in all (a lower --dpi, fewer "
+                         "--weight-scale, or .svg/.pdf)")
+
+
+def _dpi(text: str) -> int:
+    low, high = DPI_RANGE
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"expected an integer in [{low}, {high}], got {text!r}")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bptt explain", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="bptt explain", description=__doc__.split("\n\n")[0],
+               epilog="exit status: 0 the figure is written; 2 usage error (a bad option, file or size); "
+                      "3 the computation overflowed; 4 matplotlib is missing; 130 stopped by Ctrl-C")
     p.add_argument("--out", required=True, help="the figure file: .png, .svg or .pdf")
     size_arguments(p.add_argument_group("sizes (ignored for I, H, O when --weights is given)"), T=40, H=16)
     p.add_argument("--nonlinearity", choices=NONLINEARITIES, action="append",
                    help="repeat for several (default: tanh and relu)")
-    p.add_argument("--weight-scale", type=float, action="append", metavar="S",
+    p.add_argument("--weight-scale", type=_weight_scale, action="append", metavar="S",
                    help="multiply W by S; repeat for several (default: 0.5, 1 and 4)")
     p.add_argument("--cell", choices=tuple(GATED_CELLS), action="append",
                    help="add the panels of a one-layer LSTM or GRU network; repeat for both (default: none)")
     p.add_argument("--seed", type=_integer(0), default=0, help="seed of the problem (default 0)")
     p.add_argument("--weights", help="load U, W, V, b, c from a .npz or a twin's torch state dict (.pt)")
-    p.add_argument("--dpi", type=_positive, default=72, help="resolution of a PNG (default 72)")
+    p.add_argument("--dpi", type=_dpi, default=72,
+                   help=f"resolution of a PNG, {DPI_RANGE[0]} to {DPI_RANGE[1]} (default 72)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    cli = parser()
+    args = cli.parse_args(argv)
     require("matplotlib.figure", purpose="bptt explain")          # say so before any computation
     scales = tuple(args.weight_scale or DEFAULT_SCALES)
-    for scale in scales:
-        if not np.isfinite(scale) or scale <= 0:
-            parser().error(f"--weight-scale: expected a positive number, got {scale}")
-    problem = random_problem(T=args.seq_len, B=args.batch, I=args.input_size, H=args.hidden_size,
-                             O=args.output_size, seed=args.seed)
-    params = problem.params
-    if args.weights:
-        params = load_weights(args.weights).astype(np.float64)
-        refit = random_problem(T=args.seq_len, B=args.batch, I=params.input_size,
-                               H=params.hidden_size, O=params.output_size, seed=args.seed)
-        problem = refit
-    panels = explain_panels(params, problem.x, problem.y, problem.h0,
-                            nonlinearities=tuple(args.nonlinearity or NONLINEARITIES), scales=scales)
-    if args.cell:
-        panels += gated_panels(problem.x, problem.y, problem.h0, cells=tuple(args.cell), scales=scales,
-                               hidden_size=params.hidden_size, output_size=params.output_size, seed=args.seed)
+    nonlinearities = tuple(args.nonlinearity or NONLINEARITIES)
+    cells = tuple(args.cell or ())
+    rows = len(scales) * (len(nonlinearities) + len(cells))
+    try:
+        out = check_output_path("--out", args.out)
+        params = None if args.weights is None else load_weights(args.weights, name="--weights").astype(np.float64)
+        sizes = dict(I=args.input_size, H=args.hidden_size, O=args.output_size)
+        if params is not None:
+            sizes = dict(I=params.input_size, H=params.hidden_size, O=params.output_size)
+        # The sizes are checked against memory as `bptt check` checks them, then
+        # against what the panels need on top of the problem.
+        problem = random_problem(T=args.seq_len, B=args.batch, **sizes, seed=args.seed)
+        check_fits_in_memory(explain_needs(args.seq_len, args.batch, sizes["H"], rows=rows, cells=cells))
+        check_png_size(out, rows=rows, dpi=args.dpi)
+    except (ValueError, TypeError) as error:
+        cli.error(str(error))
+    params = problem.params if params is None else params
+    try:
+        for scale in scales:
+            if not math.isfinite(float(np.abs(params.W).max()) * scale):
+                raise NonFiniteError(f"W × {scale:g} is not finite (max|W| = {np.abs(params.W).max():.3g}); "
+                                     "use a smaller --weight-scale", quantity="W", step=None)
+        # Overflow is judged by check_finite_panels, after the panels: NumPy's warnings would only repeat it.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            panels = explain_panels(params, problem.x, problem.y, problem.h0, nonlinearities=nonlinearities,
+                                    scales=scales)
+            if cells:
+                panels += gated_panels(problem.x, problem.y, problem.h0, cells=cells, scales=scales,
+                                       hidden_size=params.hidden_size, output_size=params.output_size,
+                                       seed=args.seed)
+        check_finite_panels(panels)
+    except NonFiniteError as error:
+        print(f"{cli.prog}: overflow: {' '.join(str(error).split())}", file=sys.stderr)
+        return EXIT_CODES["unchecked"]
+    except np.linalg.LinAlgError as error:
+        # np.linalg.svd refuses a matrix with inf or NaN in it: a Jacobian that overflowed.
+        print(f"{cli.prog}: overflow: the singular values of a Jacobian could not be computed "
+              f"({first_line(error)}), as when its entries leave the float64 range; use a smaller --weight-scale",
+              file=sys.stderr)
+        return EXIT_CODES["unchecked"]
     fig = draw_explain(panels)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_figure(fig, out, dpi=args.dpi)
     print(f"problem: {problem!r}")
     for panel in panels:
-        ratio = panel.by_lag[-1] / panel.by_lag[0] if panel.by_lag[0] > 0 else float("nan")
+        # Every term at lag 0 is zero when every unit is off (a dead relu): no ratio then.
+        ratio = f"{panel.by_lag[-1] / panel.by_lag[0]:.3e}" if panel.by_lag[0] > 0 else "undefined (lag 0 is 0)"
         s = panel.state
         print(f"{panel.nonlinearity:<5} W × {panel.scale:<4g} ‖∂{s}(T)/∂{s}(0)‖₂ = "
-              f"{panel.singular_values[-1, 0]:.3e}   size at lag T-1 / lag 0 = {ratio:.3e}")
+              f"{panel.singular_values[-1, 0]:.3e}   size at lag T-1 / lag 0 = {ratio}")
     print(f"wrote {out}")
     return 0

@@ -9,6 +9,11 @@ between the candidate (`bptt` unless `--manual module:function` names another) a
 torch.autograd, so an ill-conditioned problem is judged by what rounding explains on it. The summary counts the problems per option value, gives the
 worst ratio max|Δ|/max|ref| per gradient and dtype, and prints every failure as
 the `random_problem(...)` call that rebuilds it. Exit 1 on any FAIL.
+
+The recipes are drawn one at a time as the workers take them, so memory does not
+grow with -n; the summary lists the first MAX_LISTED failures (by recipe) and
+counts the rest. Ctrl-C stops the sweep and prints the summary of the problems
+finished (exit 130); the workers ignore it and are ended by this process.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import multiprocessing
+import signal
 import sys
 import time
 from collections import Counter, defaultdict
@@ -30,7 +36,7 @@ from manual_bptt.problems import random_network_problem, random_problem
 from manual_bptt.validation import LOSSES, NONLINEARITIES, REDUCTIONS
 
 from .autograd import compare
-from .cli import _integer, _positive
+from .cli import EXIT_CODES, Parser, _integer, _positive, first_line
 from .threads import one_thread
 
 # The space of the property suite's strategies (tests/strategies.py).
@@ -49,6 +55,9 @@ MAX_NETWORK_T, MAX_NETWORK_B, MAX_NETWORK_SIZE = 12, 4, 6
 CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
 #: Problems handed to a worker at a time: enough to hide the inter-process cost.
 CHUNK = 16
+#: Failures the summary lists (the first by recipe); the rest are counted. A candidate
+#: that fails every problem of a long sweep would otherwise hold them all in memory.
+MAX_LISTED = 100
 
 
 def draw_recipe(rng: np.random.Generator) -> dict:
@@ -133,16 +142,30 @@ class Outcome:
         return f"{'random_network_problem' if is_network(self.recipe) else 'random_problem'}({args})"
 
 
-def load_manual(spec: str | None):
-    """The candidate: `bptt`, or the callable named "module:function" (same signature and result)."""
+def load_manual(spec: str | None, *, option: str = "manual"):
+    """The candidate: `bptt`, or the callable named "module:function" (same signature and result).
+
+    A ValueError starting with `option` when the name is malformed or relative, when
+    importing the module fails in any way (an exception, a SyntaxError, a sys.exit
+    in its top level), or when the name is no callable.
+    """
     if spec is None:
         return bptt
     module_name, _, name = spec.partition(":")
     if not module_name or not name:
-        raise ValueError(f"manual: expected 'module:function', got {spec!r}")
-    fn = getattr(importlib.import_module(module_name), name, None)
+        raise ValueError(f"{option}: expected 'module:function', got {spec!r}")
+    if module_name.startswith("."):
+        raise ValueError(f"{option}: expected an absolute module name (package.module:function), "
+                         f"got the relative {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except SystemExit as exit_:                  # the module's own code ran sys.exit
+        raise ValueError(f"{option}: importing {module_name!r} failed: it called sys.exit({exit_.code!r})") from None
+    except Exception as error:                   # the module's own code ran: any exception
+        raise ValueError(f"{option}: importing {module_name!r} failed: {first_line(error)}") from None
+    fn = getattr(module, name, None)
     if not callable(fn):
-        raise ValueError(f"manual: {spec!r} is not a callable")
+        raise ValueError(f"{option}: {spec!r} is not a callable")
     return fn
 
 
@@ -153,7 +176,7 @@ def check_one(recipe: dict, manual=bptt) -> Outcome:
     problem = random_network_problem(**recipe) if is_network(recipe) else random_problem(**recipe)
     try:
         report = problem.run(compare, manual=manual)
-    except Exception as error:  # a candidate that raises is a failure, reported as such
+    except (Exception, SystemExit) as error:  # a candidate that raises (or exits) is a failure, reported as such
         return Outcome(recipe, {}, ("error",), f"{type(error).__name__}: {error}")
     ratios = {}
     for row in report.rows:                                         # the worst row of each kind
@@ -171,11 +194,13 @@ class SweepSummary:
     per_option: dict = field(default_factory=lambda: defaultdict(Counter))
     failed_per_option: dict = field(default_factory=lambda: defaultdict(Counter))
     worst: dict = field(default_factory=dict)          # (row, dtype) -> (ratio, Outcome)
-    failures: list = field(default_factory=list)
+    failures: list = field(default_factory=list)       # the first MAX_LISTED failing outcomes, by recipe
+    failed: int = 0                                    # every failing outcome, listed or not
+    interrupted: bool = False                          # Ctrl-C ended the sweep before its last problem
 
     @property
     def ok(self) -> bool:
-        return not self.failures
+        return self.failed == 0
 
     def add(self, outcome: Outcome) -> None:
         self.count += 1
@@ -189,10 +214,13 @@ class SweepSummary:
             if key not in self.worst or not ratio <= self.worst[key][0]:   # NaN counts as worst
                 self.worst[key] = (ratio, outcome)
         if not outcome.ok:
+            self.failed += 1
             self.failures.append(outcome)
+            if len(self.failures) > 2 * MAX_LISTED:                 # sorted now and then: memory stays bounded
+                self.failures = sorted(self.failures, key=_listing_order)[:MAX_LISTED]
 
     def table(self) -> str:
-        lines = [f"{self.count} problems, {len(self.failures)} FAIL", "", "problems per option (FAIL):"]
+        lines = [f"{self.count} problems, {self.failed} FAIL", "", "problems per option (FAIL):"]
         for name in (NETWORK_OPTIONS if self.networks else OPTIONS):
             cells = [f"{value} {n} ({self.failed_per_option[name][value]})"
                      for value, n in sorted(self.per_option[name].items())]
@@ -206,10 +234,17 @@ class SweepSummary:
             lines.append(f"  {row:<{width}}" + "".join(cells))
         if self.failures:
             lines += ["", "failures (paste a line into Python to rebuild the problem):"]
-            for outcome in sorted(self.failures, key=lambda o: repr(o.recipe)):
+            for outcome in sorted(self.failures, key=_listing_order)[:MAX_LISTED]:
                 why = outcome.error or "FAIL " + ", ".join(outcome.failed)
                 lines.append(f"  {outcome.reproduction()}  # {why}")
+            if self.failed > MAX_LISTED:
+                lines.append(f"  … and {self.failed - MAX_LISTED} more")
         return "\n".join(lines)
+
+
+def _listing_order(outcome: Outcome) -> str:
+    """Failures are listed by recipe: the same list whatever order the workers finish in."""
+    return repr(outcome.recipe)
 
 
 def _worker_context():
@@ -227,6 +262,9 @@ def _worker_context():
 
 
 def _init_worker(spec) -> None:
+    # Ctrl-C reaches every process of the terminal's group: the parent stops the
+    # sweep and ends the pool; a worker that raised too would print its traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Each worker is a process of its own, one per core: one thread each keeps
     # the workers from fighting over the cores (see threads.py). The worker
     # process ends with the pool, so the limit is never undone.
@@ -242,10 +280,14 @@ def _check_in_worker(recipe: dict) -> Outcome:
 def run_sweep(n: int, *, seed: int = 0, jobs: int = 1, manual: str | None = None,
               progress: bool = True, networks: bool = False) -> SweepSummary:
     """Check n problems drawn from `seed`, over `jobs` worker processes (1: in this process);
-    whole networks (every cell and network option) when `networks` is True."""
+    whole networks (every cell and network option) when `networks` is True.
+
+    Ctrl-C (KeyboardInterrupt) ends the sweep early: the summary then holds the
+    problems finished, and says `interrupted`.
+    """
     rng = np.random.default_rng(seed)
     draw = draw_network_recipe if networks else draw_recipe
-    recipes = [draw(rng) for _ in range(n)]
+    recipes = (draw(rng) for _ in range(n))         # drawn as they are taken: no list of n recipes
     tqdm = require("tqdm", purpose="bptt sweep's progress bar").tqdm if progress else None
     summary = SweepSummary(networks=networks)
     if jobs == 1:
@@ -256,18 +298,24 @@ def run_sweep(n: int, *, seed: int = 0, jobs: int = 1, manual: str | None = None
         load_manual(manual)                         # a bad name fails here, not in every worker
         pool = _worker_context().Pool(jobs, initializer=_init_worker, initargs=(manual,))
         outcomes = pool.imap_unordered(_check_in_worker, recipes, chunksize=CHUNK)
+    bar = tqdm(outcomes, total=n, unit="problem", file=sys.stderr) if tqdm else outcomes
     try:
-        bar = tqdm(outcomes, total=n, unit="problem", file=sys.stderr) if tqdm else outcomes
         for outcome in bar:
             summary.add(outcome)
+    except KeyboardInterrupt:
+        summary.interrupted = True
     finally:
+        if tqdm:
+            bar.close()
         if pool is not None:
             pool.terminate()
     return summary
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bptt sweep", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="bptt sweep", description=__doc__.split("\n\n")[0],
+               epilog="exit status: 0 every problem agrees; 1 some problem FAILs; 2 usage error (a bad option "
+                      "or --manual); 4 tqdm is missing; 130 stopped by Ctrl-C (the summary so far is printed)")
     p.add_argument("-n", "--problems", type=_positive, default=1000, help="how many problems (default 1000)")
     p.add_argument("--seed", type=_integer(0), default=0, help="seed of the whole sweep (default 0)")
     p.add_argument("--jobs", type=_positive, default=1, help="worker processes (default 1: none)")
@@ -281,11 +329,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    cli = parser()
+    args = cli.parse_args(argv)
     try:
-        load_manual(args.manual)
-    except (ImportError, ValueError) as bad:
-        parser().error(f"--manual: {bad}")
+        load_manual(args.manual, option="--manual")
+    except ValueError as bad:
+        cli.error(str(bad))
     started = time.perf_counter()
     with one_thread():
         summary = run_sweep(args.problems, seed=args.seed, jobs=args.jobs, manual=args.manual,
@@ -293,4 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     print(summary.table())
     print(f"\n{summary.count} problems in {time.perf_counter() - started:.1f} s "
           f"({args.jobs} job{'s' if args.jobs > 1 else ''}, seed {args.seed})")
-    return 0 if summary.ok else 1
+    if summary.interrupted:
+        print(f"{cli.prog}: interrupted (Ctrl-C) after {summary.count} of {args.problems} problems; "
+              "the summary above is theirs", file=sys.stderr)
+        return EXIT_CODES["interrupted"]
+    return EXIT_CODES["agree"] if summary.ok else EXIT_CODES["disagree"]
