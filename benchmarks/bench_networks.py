@@ -35,7 +35,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence  # noqa
 
 from bench_rnn import DTYPES, SIZES, blas_description, machine_description, time_pair  # noqa: E402
 from manual_bptt import bptt  # noqa: E402
-from manual_bptt.problems import random_network_problem  # noqa: E402
+from manual_bptt.verification.problems import random_network_problem  # noqa: E402
 from torch_reference.network_twin import build_network  # noqa: E402
 
 # name: (T, B, I, H, O), network options

@@ -49,8 +49,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from manual_bptt import bptt  # noqa: E402
-from manual_bptt.problems import random_problem  # noqa: E402
-from manual_bptt.tolerances import tolerance_for  # noqa: E402
+from manual_bptt.verification.problems import random_problem  # noqa: E402
+from manual_bptt.verification.tolerances import tolerance_for  # noqa: E402
 from torch_reference.twin import build_twin  # noqa: E402
 
 # (T, B, I, H, O)

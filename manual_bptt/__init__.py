@@ -19,11 +19,11 @@ This package needs NumPy alone; `torch_reference` holds the PyTorch twin.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .network_params import NetworkGrads, NetworkParams
-from .params import GRAD_NAMES, PARAM_NAMES, RNNGrads, RNNParams
-from .report import GradientReport, GradientRow, compare_grads
-from .rnn import RNNCache, bptt, rnn_forward
-from .tolerances import TOLERANCES, Tolerance, tolerance_for
+from .fast.rnn import RNNCache, bptt, rnn_forward
+from .model.network_params import NetworkGrads, NetworkParams
+from .model.params import GRAD_NAMES, PARAM_NAMES, RNNGrads, RNNParams
+from .verification.report import GradientReport, GradientRow, compare_grads
+from .verification.tolerances import TOLERANCES, Tolerance, tolerance_for
 
 try:
     # One source for the version: pyproject.toml, as installed (both packages ship in it).

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from manual_bptt import RNNGrads, activations, bptt, losses
-from manual_bptt.rnn import _forward
-from manual_bptt.validation import check_problem
+from manual_bptt import RNNGrads, bptt
+from manual_bptt.model import activations, losses
+from manual_bptt.fast.rnn import _forward
+from manual_bptt.inputs.validation import check_problem
 
 
 def _changed(**changes):

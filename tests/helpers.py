@@ -15,7 +15,7 @@ def assert_agree(report: GradientReport, problem=None, what: str = "") -> None:
     if problem is not None:
         lines += [
             f"drawn problem: {problem!r}",
-            "reproduce: from manual_bptt.problems import random_problem; "
+            "reproduce: from manual_bptt.verification.problems import random_problem; "
             "from torch_reference import compare; "
             f"print({problem!r}.run(compare))",
         ]

@@ -3,7 +3,7 @@
 `reference_network_loss` is the network written as plainly as possible: one
 sequence at a time, only its real steps, one layer and direction at a time, the
 reverse direction as a reversed Python list, the concatenations explicit. It shares
-no code with manual_bptt.network. Finite differences of it check the forward and
+no code with manual_bptt.fast.network. Finite differences of it check the forward and
 backward passes together (no truncation: a truncated gradient is not the
 derivative of L).
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from manual_bptt import NetworkGrads, NetworkParams
-from manual_bptt.names import torch_name
+from manual_bptt.model.names import torch_name
 
 from .witnesses import central_differences
 

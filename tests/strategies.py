@@ -1,6 +1,6 @@
 """The strategies the suite draws from: the one place tests import them from.
 
-They live in `manual_bptt.strategies`, where the test kit (`torch_reference.kit`)
+They live in `manual_bptt.verification.strategies`, where the test kit (`torch_reference.kit`)
 finds them too; this module re-exports them, with the helpers only tests use.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from manual_bptt.strategies import (  # noqa: F401  (re-exported)
+from manual_bptt.verification.strategies import (  # noqa: F401  (re-exported)
     CELLS,
     DTYPES,
     ELMAN_CELLS,

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 pytest.importorskip("torch")
 
 from manual_bptt import RNNParams, bptt  # noqa: E402
-from manual_bptt.problems import random_problem  # noqa: E402
+from manual_bptt.verification.problems import random_problem  # noqa: E402
 from torch_reference import compare, torch_bptt  # noqa: E402
 
 from .helpers import assert_agree, assert_grads_agree  # noqa: E402

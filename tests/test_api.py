@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from manual_bptt import RNNGrads, RNNParams, bptt, compare_grads, rnn_forward
-from manual_bptt.derivation import contribution_norms, contributions, hidden_jacobian, seed_formula_grads
-from manual_bptt.problems import random_problem
+from manual_bptt.tools.derivation import contribution_norms, contributions, hidden_jacobian, seed_formula_grads
+from manual_bptt.verification.problems import random_problem
 
 DEFAULTS = dict(nonlinearity="tanh", loss="cross_entropy", reduction="sum", batch_first=False)
 # A problem on which every default matters: a non-default value of any option

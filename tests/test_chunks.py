@@ -1,4 +1,4 @@
-"""The cells' whole-sequence passes, done a few steps at a time (manual_bptt/cells/chunks.py).
+"""The cells' whole-sequence passes, done a few steps at a time (manual_bptt/fast/cells/chunks.py).
 
 The test problems are small enough to be one chunk, so the chunked path is forced
 here by shrinking CHUNK_ELEMENTS: each chunk then holds one to a few steps and the
@@ -15,8 +15,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from manual_bptt import bptt
-from manual_bptt.cells import chunks
-from manual_bptt.cells.chunks import CHUNK_ELEMENTS, time_chunks
+from manual_bptt.fast.cells import chunks
+from manual_bptt.fast.cells.chunks import CHUNK_ELEMENTS, time_chunks
 
 from .strategies import network_problems
 

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from manual_bptt.problems import random_problem
+from manual_bptt.verification.problems import random_problem
 
 pytest.importorskip("torch")
 

@@ -34,7 +34,7 @@ import torch_reference.commands as commands  # noqa: E402
 import torch_reference.explain as explain  # noqa: E402
 import torch_reference.sweep as sweep  # noqa: E402
 import torch_reference.train as train  # noqa: E402
-from manual_bptt.problems import random_problem  # noqa: E402
+from manual_bptt.verification.problems import random_problem  # noqa: E402
 from torch_reference.twin import build_twin  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -226,7 +226,7 @@ def test_explain_exits_3_when_the_computation_overflows(argv, tmp_path, capsys):
 
 
 def test_a_panel_with_non_finite_numbers_is_named():
-    from manual_bptt.overflow import NonFiniteError
+    from manual_bptt.inputs.overflow import NonFiniteError
 
     panels = explain.explain_panels(PARAMS, *_problem_arrays(), nonlinearities=("tanh",), scales=(1.0, 2.0))
     broken = panels[1].__class__(**{**panels[1].__dict__, "singular_values": panels[1].singular_values * np.inf})

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 pytest.importorskip("torch")
 
 from manual_bptt import bptt  # noqa: E402
-from manual_bptt.conditioning import rounding_spread  # noqa: E402
-from manual_bptt.problems import random_problem  # noqa: E402
-from manual_bptt.report import FAIL, OK, OK_ILL_CONDITIONED, UNDETERMINED  # noqa: E402
+from manual_bptt.verification.conditioning import rounding_spread  # noqa: E402
+from manual_bptt.verification.problems import random_problem  # noqa: E402
+from manual_bptt.verification.report import FAIL, OK, OK_ILL_CONDITIONED, UNDETERMINED  # noqa: E402
 from torch_reference import compare  # noqa: E402
 
 from .candidates import dU_off_by_1_percent, first_step_dropped, off_by, transposed_dW  # noqa: E402
@@ -162,7 +162,7 @@ def test_the_spread_leaves_the_arguments_alone_and_checks_its_own():
 
 
 def test_every_float_input_moves_by_at_most_one_ulp_and_labels_stay(monkeypatch):
-    import manual_bptt.conditioning as conditioning
+    import manual_bptt.verification.conditioning as conditioning
 
     calls = []
 

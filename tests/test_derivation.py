@@ -8,13 +8,13 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from manual_bptt import bptt, tolerance_for
-from manual_bptt.derivation import (
+from manual_bptt.tools.derivation import (
     contribution_norms,
     contributions,
     hidden_jacobian,
     seed_formula_grads,
 )
-from manual_bptt.problems import random_problem
+from manual_bptt.verification.problems import random_problem
 
 from .helpers import assert_grads_agree
 from .strategies import rnn_problems

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 pytest.importorskip("torch")
 
-from manual_bptt.derivation import contributions, hidden_jacobian, seed_formula_grads  # noqa: E402
-from manual_bptt.problems import random_problem  # noqa: E402
+from manual_bptt.tools.derivation import contributions, hidden_jacobian, seed_formula_grads  # noqa: E402
+from manual_bptt.verification.problems import random_problem  # noqa: E402
 from torch_reference import torch_bptt  # noqa: E402
 from torch_reference.derivation import torch_contributions, torch_hidden_jacobian  # noqa: E402
 

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from manual_bptt import NetworkParams
-from manual_bptt.derivation import contribution_norms, contributions, hidden_jacobian, seed_formula_grads
-from manual_bptt.lags import lag_profile, singular_values_by_lag
-from manual_bptt.network_derivation import network_contributions, state_jacobian
-from manual_bptt.overflow import NonFiniteError
-from manual_bptt.problems import random_network_problem, random_problem
+from manual_bptt.tools.derivation import contribution_norms, contributions, hidden_jacobian, seed_formula_grads
+from manual_bptt.tools.lags import lag_profile, singular_values_by_lag
+from manual_bptt.tools.network_derivation import network_contributions, state_jacobian
+from manual_bptt.inputs.overflow import NonFiniteError
+from manual_bptt.verification.problems import random_network_problem, random_problem
 
 T, B, I, H, O = 40, 2, 3, 4, 3
 

@@ -8,8 +8,8 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
-from manual_bptt.derivation import contribution_norms, hidden_jacobian  # noqa: E402
-from manual_bptt.problems import random_problem  # noqa: E402
+from manual_bptt.tools.derivation import contribution_norms, hidden_jacobian  # noqa: E402
+from manual_bptt.verification.problems import random_problem  # noqa: E402
 from tests.figure_checks import assert_heat_map_shows, diagonal_sums, panel_axes  # noqa: E402
 from torch_reference.commands import main as bptt_main  # noqa: E402
 from torch_reference.explain import draw_explain, explain_panels, load_weights  # noqa: E402
@@ -105,8 +105,8 @@ def test_the_command_explains_loaded_weights(tmp_path, capsys):
 
 
 def test_gated_cells_get_the_same_panels_from_the_network_derivation():
-    from manual_bptt.network_derivation import network_contributions, state_jacobian
-    from manual_bptt.network_params import NetworkParams
+    from manual_bptt.tools.network_derivation import network_contributions, state_jacobian
+    from manual_bptt.model.network_params import NetworkParams
     from torch_reference.explain import gated_panels
 
     problem = random_problem(T=6, B=2, I=3, H=4, O=3, seed=5)

@@ -16,7 +16,7 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from manual_bptt import Tolerance, bptt, rnn_forward
-from manual_bptt.problems import random_problem
+from manual_bptt.verification.problems import random_problem
 
 from .helpers import assert_grads_agree
 from .strategies import rnn_problems

@@ -8,9 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from manual_bptt import NetworkParams, bptt
-from manual_bptt.cells import cell_for
-from manual_bptt.problems import random_network_problem
-from manual_bptt.sequence import sequence_backward, sequence_forward
+from manual_bptt.fast.cells import cell_for
+from manual_bptt.verification.problems import random_network_problem
+from manual_bptt.fast.sequence import sequence_backward, sequence_forward
 
 SATURATED = 60.0  # σ(60) = 1 and σ(-60) = 0 exactly in float64 (σ(a) = ½(1 + tanh(a/2)))
 

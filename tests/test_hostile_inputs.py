@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from manual_bptt import RNNParams, bptt, compare_grads
-from manual_bptt.problems import random_problem
+from manual_bptt.verification.problems import random_problem
 
 from .helpers import assert_agree
 
@@ -199,7 +199,7 @@ def test_mse_targets_with_negative_strides():
 
 
 def test_derivation_witnesses_take_negative_strides():
-    from manual_bptt.derivation import contributions
+    from manual_bptt.tools.derivation import contributions
 
     flipped = (PROBLEM.params.replace(W=PROBLEM.params.W[::-1]), PROBLEM.x[::-1], PROBLEM.y[::-1], PROBLEM.h0[::-1])
     np.testing.assert_allclose(torch_contributions(*flipped, wrt="W"), contributions(*flipped, wrt="W"),
@@ -274,13 +274,13 @@ def test_a_seed_means_the_same_as_for_numpy():
     (dict(O=10**7, H=10**6), ValueError, "O, H"), (dict(batched=False, B=2), ValueError, "B"),
 ])
 def test_random_problem_checks_every_argument_before_drawing(kwargs, error, name, monkeypatch):
-    import manual_bptt.problems
+    import manual_bptt.verification.problems
 
     def forbidden(*args, **kwargs):
         raise AssertionError("random_problem drew before checking its arguments")
 
-    monkeypatch.setattr(manual_bptt.problems.np.random, "default_rng", forbidden)
-    monkeypatch.setattr(manual_bptt.problems.RNNParams, "random", forbidden)
+    monkeypatch.setattr(manual_bptt.verification.problems.np.random, "default_rng", forbidden)
+    monkeypatch.setattr(manual_bptt.verification.problems.RNNParams, "random", forbidden)
     with pytest.raises(error) as caught:
         random_problem(**{**dict(T=T, B=B, I=I, H=H, O=O), **kwargs})
     assert str(caught.value).startswith(f"{name}: expected"), str(caught.value)
@@ -292,9 +292,9 @@ def test_random_problem_checks_every_argument_before_drawing(kwargs, error, name
     (dict(output_size=10**13), "output_size, hidden_size"),
 ])
 def test_random_params_too_large_for_memory_name_the_size(sizes, names, monkeypatch):
-    import manual_bptt.params
+    import manual_bptt.model.params
 
-    monkeypatch.setattr(manual_bptt.params.np.random, "default_rng", lambda *a: pytest.fail("drew"))
+    monkeypatch.setattr(manual_bptt.model.params.np.random, "default_rng", lambda *a: pytest.fail("drew"))
     with pytest.raises(ValueError, match=rf"^{names}: expected sizes that fit in memory \(.* here\), got"):
         RNNParams.random(**{**SIZES, **sizes})
 
@@ -305,7 +305,7 @@ def test_sizes_become_python_ints_in_the_recipe():
 
 
 def test_the_memory_check_names_the_largest_buffer_and_allows_up_to_the_limit():
-    from manual_bptt.checks import check_fits_in_memory, memory_limit_bytes
+    from manual_bptt.inputs.checks import check_fits_in_memory, memory_limit_bytes
 
     needs = [("a", 60, "A"), ("b", 40, "B")]
     check_fits_in_memory(needs, limit=100)                      # exactly the limit fits

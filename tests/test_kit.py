@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("torch")
 
 from manual_bptt import bptt  # noqa: E402
-from manual_bptt.problems import random_problem  # noqa: E402
+from manual_bptt.verification.problems import random_problem  # noqa: E402
 from torch_reference import compare  # noqa: E402
 from torch_reference.kit import assert_bptt_correct, check_bptt  # noqa: E402
 
@@ -138,11 +138,11 @@ def test_manual_bptt_needs_neither_torch_nor_hypothesis_and_the_strategies_say_w
 
         sys.meta_path.insert(0, Blocked())
         import manual_bptt
-        from manual_bptt.problems import random_problem
-        from manual_bptt.conditioning import rounding_spread
+        from manual_bptt.verification.problems import random_problem
+        from manual_bptt.verification.conditioning import rounding_spread
         random_problem(T=3, B=2, weight_scale=4).run(rounding_spread)
         try:
-            import manual_bptt.strategies
+            import manual_bptt.verification.strategies
         except ImportError as error:
             print(error)
         """
@@ -150,7 +150,7 @@ def test_manual_bptt_needs_neither_torch_nor_hypothesis_and_the_strategies_say_w
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == (
-        "manual_bptt.strategies needs hypothesis, which is not installed: "
+        "manual_bptt.verification.strategies needs hypothesis, which is not installed: "
         "pip install 'manual-bptt[kit]' (or pip install hypothesis)"
     )
 

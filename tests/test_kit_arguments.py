@@ -12,7 +12,7 @@ pytest.importorskip("torch")
 from hypothesis import strategies as st  # noqa: E402
 
 from manual_bptt import bptt  # noqa: E402
-from manual_bptt.strategies import rnn_problems  # noqa: E402
+from manual_bptt.verification.strategies import rnn_problems  # noqa: E402
 from torch_reference.kit import assert_bptt_correct, check_bptt  # noqa: E402
 
 #: What the kit is told, the error it must raise, and the start of that error's message.

@@ -25,7 +25,7 @@ import tracemalloc
 import pytest
 
 from manual_bptt import bptt
-from manual_bptt.problems import random_problem
+from manual_bptt.verification.problems import random_problem
 
 T, B, I, H, O = 40, 16, 8, 64, 32
 FLOAT64 = 8

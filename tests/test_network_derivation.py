@@ -10,13 +10,13 @@ from hypothesis import strategies as st
 pytest.importorskip("torch")
 
 from manual_bptt import NetworkParams, Tolerance, bptt, tolerance_for  # noqa: E402
-from manual_bptt.network_derivation import network_contributions, state_jacobian  # noqa: E402
+from manual_bptt.tools.network_derivation import network_contributions, state_jacobian  # noqa: E402
 from torch_reference.network_derivation import torch_network_contributions, torch_state_jacobian  # noqa: E402
 
 from .helpers import assert_within  # noqa: E402
 from .strategies import network_problems  # noqa: E402
 
-#: The design's float64 tolerance (manual_bptt.tolerances): terms and sums evaluated two ways.
+#: The design's float64 tolerance (manual_bptt.verification.tolerances): terms and sums evaluated two ways.
 F64 = tolerance_for(np.float64)
 #: A Jacobian's entries are products of O(1) factors that can underflow towards 0 at long
 #: lags; measured against max(|J|, 1), as the one-step Jacobians are O(1).
@@ -93,7 +93,7 @@ def test_lstm_cell_state_gradient_decays_far_slower_than_the_tanh_rnns():
 
 
 def test_bad_arguments_are_named():
-    from manual_bptt.problems import random_network_problem
+    from manual_bptt.verification.problems import random_network_problem
 
     problem = random_network_problem(T=4, B=2, seed=0)
     p, x, y, h0 = problem.params, problem.x, problem.y, problem.h0
@@ -114,7 +114,7 @@ def test_bad_arguments_are_named():
 def test_the_autograd_witnesses_check_like_the_manual_ones_and_leave_torchs_generator_alone():
     import torch
 
-    from manual_bptt.problems import random_network_problem
+    from manual_bptt.verification.problems import random_network_problem
 
     problem = random_network_problem(T=3, B=2, cell="lstm", seed=0)
     p, x, y, h0 = problem.params, problem.x, problem.y, problem.h0

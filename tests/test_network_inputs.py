@@ -13,10 +13,10 @@ import re
 import numpy as np
 import pytest
 
-import manual_bptt.network
+import manual_bptt.fast.network
 from manual_bptt import NetworkParams, RNNParams, bptt
-from manual_bptt.names import network_names, slot_of, torch_name
-from manual_bptt.problems import random_network_problem
+from manual_bptt.model.names import network_names, slot_of, torch_name
+from manual_bptt.verification.problems import random_network_problem
 
 torch = pytest.importorskip("torch")
 import torch_reference.network_twin  # noqa: E402
@@ -79,7 +79,7 @@ def no_computation(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("computation started before the input was checked")
 
-    monkeypatch.setattr(manual_bptt.network, "sequence_forward", forbidden)
+    monkeypatch.setattr(manual_bptt.fast.network, "sequence_forward", forbidden)
     monkeypatch.setattr(torch_reference.network_twin, "build_network", forbidden)
 
 

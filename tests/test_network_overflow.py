@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from manual_bptt import NetworkParams, bptt
-from manual_bptt.overflow import NonFiniteError
-from manual_bptt.problems import random_network_problem
+from manual_bptt.inputs.overflow import NonFiniteError
+from manual_bptt.verification.problems import random_network_problem
 
 T, B, I, H, O = 40, 2, 3, 4, 3
 

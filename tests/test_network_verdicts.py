@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("torch")
 
 from manual_bptt import bptt  # noqa: E402
-from manual_bptt.problems import random_network_problem  # noqa: E402
+from manual_bptt.verification.problems import random_network_problem  # noqa: E402
 from torch_reference import compare  # noqa: E402
 
 

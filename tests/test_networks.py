@@ -10,8 +10,8 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from manual_bptt import NetworkParams, RNNParams, Tolerance, bptt
-from manual_bptt.derivation import contributions
-from manual_bptt.problems import random_network_problem, random_problem
+from manual_bptt.tools.derivation import contributions
+from manual_bptt.verification.problems import random_network_problem, random_problem
 
 from .helpers import assert_grads_agree, assert_within
 from .network_witnesses import network_finite_differences, network_inputs, reference_network_loss

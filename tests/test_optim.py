@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from manual_bptt import RNNParams  # noqa: E402
-from manual_bptt.optim import SGD, Adam, clip_grad_norm  # noqa: E402
+from manual_bptt.tools.optim import SGD, Adam, clip_grad_norm  # noqa: E402
 
 # The two sides run the same operations in the same order, except that NumPy
 # and torch sum the squares inside a norm in different orders: the clipping

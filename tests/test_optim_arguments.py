@@ -1,4 +1,4 @@
-"""manual_bptt.optim checks its arguments as torch.optim does, and takes NetworkParams as well as RNNParams.
+"""manual_bptt.tools.optim checks its arguments as torch.optim does, and takes NetworkParams as well as RNNParams.
 
 Hyperparameters: torch.optim's rules (lr ≥ 0, betas in [0, 1), eps ≥ 0, momentum ≥ 0,
 Nesterov only with momentum and no dampening), and NaN, infinity and bools refused.
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from manual_bptt import NetworkParams, RNNParams, bptt
-from manual_bptt.optim import SGD, Adam, clip_grad_norm, grad_norm
-from manual_bptt.problems import random_network_problem, random_problem
+from manual_bptt.tools.optim import SGD, Adam, clip_grad_norm, grad_norm
+from manual_bptt.verification.problems import random_network_problem, random_problem
 
 PARAMS = RNNParams.random(input_size=3, hidden_size=4, output_size=2, rng=1)
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from manual_bptt import bptt, rnn_forward
-from manual_bptt.overflow import NonFiniteError
-from manual_bptt.problems import random_problem
+from manual_bptt.inputs.overflow import NonFiniteError
+from manual_bptt.verification.problems import random_problem
 
 T, B, I, H, O = 40, 2, 3, 4, 3
 
@@ -114,8 +114,8 @@ def test_an_overflowing_sum_over_t_names_the_gradients():
 
 
 def test_finite_results_are_unchanged_and_checked_once(monkeypatch):
-    import manual_bptt.overflow as overflow
-    import manual_bptt.rnn as rnn
+    import manual_bptt.inputs.overflow as overflow
+    import manual_bptt.fast.rnn as rnn
 
     calls = []
     real = overflow.all_finite

@@ -16,10 +16,10 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from manual_bptt.derivation import contribution_norms, contributions, hidden_jacobian  # noqa: E402
-from manual_bptt.lags import lag_profile, singular_values_by_lag  # noqa: E402
-from manual_bptt.plotting import plot_contributions  # noqa: E402
-from manual_bptt.problems import random_problem  # noqa: E402
+from manual_bptt.tools.derivation import contribution_norms, contributions, hidden_jacobian  # noqa: E402
+from manual_bptt.tools.lags import lag_profile, singular_values_by_lag  # noqa: E402
+from manual_bptt.tools.plotting import plot_contributions  # noqa: E402
+from manual_bptt.verification.problems import random_problem  # noqa: E402
 from tests.figure_checks import assert_heat_map_shows, diagonal_sums, panel_axes  # noqa: E402
 
 PROBLEM = random_problem(T=7, B=3, I=2, H=4, O=3, seed=5)
@@ -84,9 +84,9 @@ def test_manual_bptt_imports_without_matplotlib_and_says_how_to_install_it():
                     raise ImportError("matplotlib is blocked in this test")
 
         sys.meta_path.insert(0, NoMatplotlib())
-        from manual_bptt.derivation import hidden_jacobian
-        from manual_bptt.extras import MissingExtra
-        from manual_bptt.problems import random_problem
+        from manual_bptt.tools.derivation import hidden_jacobian
+        from manual_bptt.tools.extras import MissingExtra
+        from manual_bptt.verification.problems import random_problem
         p = random_problem(T=3, B=1)
         J = hidden_jacobian(p.params, p.x, p.h0, t=3, k=1)
         try:

@@ -14,7 +14,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from manual_bptt import PARAM_NAMES, RNNGrads, bptt, rnn_forward, tolerance_for
-from manual_bptt.problems import random_problem
+from manual_bptt.verification.problems import random_problem
 
 from .helpers import assert_grads_agree
 from .strategies import dtypes, losses, nonlinearities, rnn_problems
@@ -149,7 +149,7 @@ def test_cross_entropy_is_stable_for_huge_logits():
 
 
 def test_loss_and_grad_leaves_o_alone_unless_told():
-    from manual_bptt import losses
+    from manual_bptt.model import losses
 
     problem = random_problem(T=3, B=2, loss="mse")
     o = rnn_forward(problem.params, problem.x, problem.h0).o

@@ -25,7 +25,7 @@ def test_manual_bptt_does_not_import_torch_and_runs_without_it():
         sys.meta_path.insert(0, NoTorch())
         import numpy as np
         import manual_bptt
-        from manual_bptt.problems import random_problem
+        from manual_bptt.verification.problems import random_problem
         L, g = random_problem(T=5, B=2).run(manual_bptt.bptt)
         assert np.isfinite(L) and g.W.shape == (8, 8)
         assert "torch" not in sys.modules

@@ -26,8 +26,8 @@ from hypothesis import example, given, settings
 import manual_bptt
 import manual_bptt.reference as reference
 from manual_bptt import NetworkParams, RNNParams, Tolerance, compare_grads, tolerance_for
-from manual_bptt.overflow import NonFiniteError
-from manual_bptt.problems import random_network_problem, random_problem
+from manual_bptt.inputs.overflow import NonFiniteError
+from manual_bptt.verification.problems import random_network_problem, random_problem
 
 from .strategies import network_problems, rnn_problems
 
@@ -96,7 +96,7 @@ def disagreement(what: str, report, problem, reproduce: str) -> str:
         what,
         str(report),
         f"drawn problem: {problem!r}",
-        f"reproduce: from manual_bptt.problems import random_problem, random_network_problem; {reproduce}",
+        f"reproduce: from manual_bptt.verification.problems import random_problem, random_network_problem; {reproduce}",
     ])
 
 
@@ -250,7 +250,7 @@ def test_this_module_runs_without_torch():
 
         sys.meta_path.insert(0, NoTorch())
         import tests.test_reference as module
-        from manual_bptt.problems import random_network_problem
+        from manual_bptt.verification.problems import random_network_problem
         module.assert_fast_equals_reference(random_network_problem(T=5, B=2, cell="lstm", lengths="random"))
         assert "torch" not in sys.modules and "torch_reference" not in sys.modules
         print("ok")

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 pytest.importorskip("torch")
 
 import manual_bptt.reference as reference  # noqa: E402
-from manual_bptt.problems import random_network_problem, random_problem  # noqa: E402
+from manual_bptt.verification.problems import random_network_problem, random_problem  # noqa: E402
 from torch_reference import compare  # noqa: E402
 
 from .strategies import network_problems, rnn_problems  # noqa: E402

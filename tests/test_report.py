@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from manual_bptt import TOLERANCES, RNNGrads, Tolerance, bptt, compare_grads, tolerance_for
-from manual_bptt.problems import random_problem
+from manual_bptt.verification.problems import random_problem
 
 
 def grads(dtype="float64"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from manual_bptt import bptt, compare_grads
-from manual_bptt.problems import random_problem
+from manual_bptt.verification.problems import random_problem
 
 PROBLEM = random_problem(T=4, B=2, I=2, H=3, O=3, seed=9)
 

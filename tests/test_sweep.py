@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("tqdm")
 
-from manual_bptt.validation import LOSSES, NONLINEARITIES, REDUCTIONS  # noqa: E402
+from manual_bptt.inputs.validation import LOSSES, NONLINEARITIES, REDUCTIONS  # noqa: E402
 from torch_reference.commands import main as bptt_main  # noqa: E402
 from torch_reference.sweep import LAYOUTS, draw_recipe, option_values, run_sweep  # noqa: E402
 
@@ -33,7 +33,7 @@ def test_a_wrong_implementation_exits_non_zero_with_reproductions(candidate, row
     failure_lines = [line for line in out.splitlines() if line.startswith("  random_problem(")]
     assert failure_lines and all(f"FAIL {row}" in line for line in failure_lines)
     # Each line rebuilds a problem on which the candidate really fails.
-    from manual_bptt.problems import random_problem  # noqa: F401  (used by eval)
+    from manual_bptt.verification.problems import random_problem  # noqa: F401  (used by eval)
     from torch_reference.sweep import check_one
     from tests.wrong_bptt import V_off_by_1e_3, transposed_W
 

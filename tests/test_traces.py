@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from manual_bptt.cells import cell_for
-from manual_bptt.network import network_forward_checked
-from manual_bptt.network_validation import check_network_problem
-from manual_bptt.options import Options
-from manual_bptt.sequence import sequence_backward
+from manual_bptt.fast.cells import cell_for
+from manual_bptt.fast.network import network_forward_checked
+from manual_bptt.inputs.network_validation import check_network_problem
+from manual_bptt.inputs.options import Options
+from manual_bptt.fast.sequence import sequence_backward
 
 from .strategies import network_problems
 

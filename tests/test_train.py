@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from manual_bptt.text import CharCorpus, sample_text  # noqa: E402
+from manual_bptt.tools.text import CharCorpus, sample_text  # noqa: E402
 from torch_reference.commands import main as bptt_main  # noqa: E402
 from torch_reference.train import DEFAULT_TEXT, FLOAT64_AGREEMENT, TrainConfig, train_both  # noqa: E402
 

@@ -14,9 +14,9 @@ import warnings
 import numpy as np
 import pytest
 
-import manual_bptt.rnn
+import manual_bptt.fast.rnn
 from manual_bptt import RNNParams, bptt, rnn_forward
-from manual_bptt.problems import random_problem
+from manual_bptt.verification.problems import random_problem
 
 T, B, I, H, O = 4, 3, 2, 5, 3
 
@@ -108,8 +108,8 @@ def no_computation(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("a computation ran before the input was checked")
 
-    monkeypatch.setattr(manual_bptt.rnn, "_forward", forbidden)
-    monkeypatch.setattr(manual_bptt.rnn, "_backward", forbidden)
+    monkeypatch.setattr(manual_bptt.fast.rnn, "_forward", forbidden)
+    monkeypatch.setattr(manual_bptt.fast.rnn, "_backward", forbidden)
     try:
         import torch_reference.autograd
         import torch_reference.twin
@@ -288,7 +288,7 @@ def test_params_messages_in_full(changes, message):
 
 
 def test_problem_is_time_major_and_batched_whatever_the_layout():
-    from manual_bptt.validation import check_problem
+    from manual_bptt.inputs.validation import check_problem
 
     for layout in (dict(), dict(batch_first=True), dict(batched=False, B=1)):
         problem = random_problem(**{**dict(T=T, B=B, I=I, H=H, O=O, loss="mse"), **layout})

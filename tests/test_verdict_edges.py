@@ -9,13 +9,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from manual_bptt import NetworkGrads, NetworkParams, RNNGrads, RNNParams, bptt, compare_grads, losses  # noqa: E402
+from manual_bptt import NetworkGrads, NetworkParams, RNNGrads, RNNParams, bptt, compare_grads  # noqa: E402
+from manual_bptt.model import losses  # noqa: E402
 from manual_bptt import TOLERANCES, reference  # noqa: E402
-from manual_bptt.conditioning import rounding_spread  # noqa: E402
-from manual_bptt.network_validation import check_network_problem  # noqa: E402
-from manual_bptt.options import Options  # noqa: E402
-from manual_bptt.problems import random_network_problem, random_problem  # noqa: E402
-from manual_bptt.validation import check_problem  # noqa: E402
+from manual_bptt.verification.conditioning import rounding_spread  # noqa: E402
+from manual_bptt.inputs.network_validation import check_network_problem  # noqa: E402
+from manual_bptt.inputs.options import Options  # noqa: E402
+from manual_bptt.verification.problems import random_network_problem, random_problem  # noqa: E402
+from manual_bptt.inputs.validation import check_problem  # noqa: E402
 from torch_reference import compare, torch_bptt  # noqa: E402
 from torch_reference.kit import check_bptt  # noqa: E402
 from torch_reference.sweep import check_one  # noqa: E402

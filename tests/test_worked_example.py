@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from manual_bptt import RNNParams, bptt, rnn_forward
-from manual_bptt.derivation import contributions, hidden_jacobian
+from manual_bptt.tools.derivation import contributions, hidden_jacobian
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "derivation.md"
 

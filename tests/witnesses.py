@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from manual_bptt import GRAD_NAMES, RNNGrads
-from manual_bptt.problems import RandomProblem
+from manual_bptt.verification.problems import RandomProblem
 
 
 def reference_loss(params, x, y, h0, *, nonlinearity, loss, reduction, batch_first) -> float:

@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 
 from manual_bptt import GradientReport, NetworkGrads, NetworkParams, RNNGrads, bptt, compare_grads, tolerance_for
-from manual_bptt.conditioning import rounding_spread
-from manual_bptt.network_validation import check_network_problem
-from manual_bptt.options import Options, takes_options
-from manual_bptt.overflow import check_finite_result
-from manual_bptt.validation import Problem, check_problem
+from manual_bptt.verification.conditioning import rounding_spread
+from manual_bptt.inputs.network_validation import check_network_problem
+from manual_bptt.inputs.options import Options, takes_options
+from manual_bptt.inputs.overflow import check_finite_result
+from manual_bptt.inputs.validation import Problem, check_problem
 
 from .network_twin import network_torch_bptt
 from .twin import build_twin, tensor_copy, with_autograd
@@ -118,7 +118,7 @@ def compare(params, x, y, h0=None, *, manual=None, **options) -> GradientReport:
     (manual_bptt.TOLERANCES) or, on an ill-conditioned problem, within what
     rounding alone explains there: when some row is beyond the tolerance, the
     spread of the project's own `bptt` under ulp-sized perturbations of every
-    input is measured (manual_bptt.conditioning; a few `bptt` calls) and each
+    input is measured (manual_bptt.verification.conditioning; a few `bptt` calls) and each
     row is judged against it. `print(report)` shows the table. For a NetworkParams
     the rows are named by the state-dict keys, then h0 (c0) and x.
     """

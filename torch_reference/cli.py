@@ -27,9 +27,9 @@ import numpy as np
 import torch
 
 from manual_bptt import __version__
-from manual_bptt.overflow import NonFiniteError
-from manual_bptt.problems import random_network_problem, random_problem, weight_scale_is_valid
-from manual_bptt.validation import LOSSES, NONLINEARITIES, REDUCTIONS
+from manual_bptt.inputs.overflow import NonFiniteError
+from manual_bptt.verification.problems import random_network_problem, random_problem, weight_scale_is_valid
+from manual_bptt.inputs.validation import LOSSES, NONLINEARITIES, REDUCTIONS
 
 from .autograd import compare
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from manual_bptt.extras import MissingExtra
+from manual_bptt.tools.extras import MissingExtra
 
 #: subcommand -> (module, one-line help); each module has main(argv) -> exit code
 SUBCOMMANDS = {

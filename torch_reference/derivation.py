@@ -1,4 +1,4 @@
-"""Autograd witnesses for the terms of the derivation (manual_bptt.derivation).
+"""Autograd witnesses for the terms of the derivation (manual_bptt.tools.derivation).
 
 nn.RNN shares one W across all steps, so it cannot say which step a gradient
 came through. Here the network is unrolled with PyTorch operations and the
@@ -18,9 +18,9 @@ import torch.nn.functional as F
 from torch.autograd.functional import jacobian
 
 from manual_bptt import RNNParams
-from manual_bptt.derivation import WRT, check_finite_terms, check_steps, hidden_jacobian_overflow
-from manual_bptt.options import Options, takes_options
-from manual_bptt.validation import Problem, check_option, check_problem
+from manual_bptt.tools.derivation import WRT, check_finite_terms, check_steps, hidden_jacobian_overflow
+from manual_bptt.inputs.options import Options, takes_options
+from manual_bptt.inputs.validation import Problem, check_option, check_problem
 
 from .twin import tensor_copy, torch_dtype, with_autograd
 

@@ -33,17 +33,17 @@ from pathlib import Path
 import numpy as np
 
 from manual_bptt import RNNParams
-from manual_bptt.checks import check_fits_in_memory, nbytes
-from manual_bptt.derivation import contribution_norms
-from manual_bptt.extras import require
-from manual_bptt.lags import lag_profile, singular_values_by_lag
-from manual_bptt.network_derivation import network_contributions, state_jacobian
-from manual_bptt.network_params import NetworkParams
-from manual_bptt.overflow import NonFiniteError
-from manual_bptt.plotting import (PANEL_SIZE, draw_lag_profile, draw_singular_values, draw_term_sizes, new_figure,
+from manual_bptt.inputs.checks import check_fits_in_memory, nbytes
+from manual_bptt.tools.derivation import contribution_norms
+from manual_bptt.tools.extras import require
+from manual_bptt.tools.lags import lag_profile, singular_values_by_lag
+from manual_bptt.tools.network_derivation import network_contributions, state_jacobian
+from manual_bptt.model.network_params import NetworkParams
+from manual_bptt.inputs.overflow import NonFiniteError
+from manual_bptt.tools.plotting import (PANEL_SIZE, draw_lag_profile, draw_singular_values, draw_term_sizes, new_figure,
                                   save_figure)
-from manual_bptt.problems import random_problem
-from manual_bptt.validation import NONLINEARITIES
+from manual_bptt.verification.problems import random_problem
+from manual_bptt.inputs.validation import NONLINEARITIES
 
 from .cli import EXIT_CODES, Parser, _integer, _weight_scale, check_output_path, first_line, size_arguments
 

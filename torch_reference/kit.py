@@ -1,7 +1,7 @@
 """A test kit: check anyone's bptt against torch.autograd, on the project's problems.
 
 The gradient check of a course, with property-based search and shrinking: the
-project's hypothesis strategies (manual_bptt.strategies) draw problems, each
+project's hypothesis strategies (manual_bptt.verification.strategies) draw problems, each
 is run through `compare(..., manual=fn)`, and the first problem with a FAIL is
 shrunk to the smallest one that still fails (T, B, I, H, O towards 1, options
 towards their defaults, the seed towards 0).
@@ -22,11 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from manual_bptt import GradientReport
-from manual_bptt.checks import check_count, check_flag
-from manual_bptt.params import as_float_dtype
-from manual_bptt.problems import RandomProblem
-from manual_bptt import strategies  # raises a clear ImportError when hypothesis is missing
-from manual_bptt.validation import LOSSES, NONLINEARITIES, REDUCTIONS, check_option
+from manual_bptt.inputs.checks import check_count, check_flag
+from manual_bptt.model.params import as_float_dtype
+from manual_bptt.verification.problems import RandomProblem
+from manual_bptt.verification import strategies  # raises a clear ImportError when hypothesis is missing
+from manual_bptt.inputs.validation import LOSSES, NONLINEARITIES, REDUCTIONS, check_option
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import strategies as st
@@ -73,7 +73,7 @@ class KitResult:
         else:
             lines += [f"rows that FAIL: {', '.join(self.failed_rows)}", str(self.report)]
         lines.append(
-            "reproduce: from manual_bptt.problems import random_problem; from torch_reference import compare; "
+            "reproduce: from manual_bptt.verification.problems import random_problem; from torch_reference import compare; "
             f"print({self.problem!r}.run(compare, manual={self.candidate}))"
         )
         return "\n".join(lines)
@@ -125,7 +125,7 @@ def check_bptt(
     pinned = _checked_pins(pinned, ill_conditioned)
     if problems is not None and not isinstance(problems, st.SearchStrategy):
         raise TypeError(
-            f"problems: expected a hypothesis strategy of RandomProblems (e.g. manual_bptt.strategies."
+            f"problems: expected a hypothesis strategy of RandomProblems (e.g. manual_bptt.verification.strategies."
             f"rnn_problems(...)), got {type(problems).__name__}"
         )
     if problems is not None and (pinned or ill_conditioned):

@@ -1,4 +1,4 @@
-"""Autograd witnesses for manual_bptt.network_derivation, for every cell.
+"""Autograd witnesses for manual_bptt.tools.network_derivation, for every cell.
 
 The network is unrolled step by step with one-layer, one-direction PyTorch modules of
 the network's own kind (nn.RNN, nn.LSTM with its projection, nn.GRU), each called on
@@ -21,11 +21,11 @@ from torch.autograd.functional import jacobian
 from torch.func import functional_call
 
 from manual_bptt import NetworkParams
-from manual_bptt.names import LAYER_SYMBOLS, torch_name
-from manual_bptt.network_derivation import (check_contributions_problem, check_finite_network_terms,
+from manual_bptt.model.names import LAYER_SYMBOLS, torch_name
+from manual_bptt.tools.network_derivation import (check_contributions_problem, check_finite_network_terms,
                                             check_state_jacobian_problem, state_jacobian_overflow)
-from manual_bptt.network_validation import NetworkProblem
-from manual_bptt.options import takes_options
+from manual_bptt.inputs.network_validation import NetworkProblem
+from manual_bptt.inputs.options import takes_options
 
 from .network_twin import _MODULES
 from .twin import torch_dtype

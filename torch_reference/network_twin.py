@@ -20,10 +20,10 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from manual_bptt import NetworkGrads, NetworkParams
-from manual_bptt.names import HEAD_SYMBOLS
-from manual_bptt.network import check_finite_network_result
-from manual_bptt.network_validation import NetworkProblem, check_network_problem
-from manual_bptt.options import Options
+from manual_bptt.model.names import HEAD_SYMBOLS
+from manual_bptt.fast.network import check_finite_network_result
+from manual_bptt.inputs.network_validation import NetworkProblem, check_network_problem
+from manual_bptt.inputs.options import Options
 
 from .twin import tensor_copy, torch_dtype, with_autograd
 

@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from manual_bptt import GRAD_NAMES, bptt
-from manual_bptt.extras import require
-from manual_bptt.names import HEAD_SYMBOLS, LAYER_SYMBOLS, slot_of
-from manual_bptt.problems import random_network_problem, random_problem
-from manual_bptt.validation import LOSSES, NONLINEARITIES, REDUCTIONS
+from manual_bptt.tools.extras import require
+from manual_bptt.model.names import HEAD_SYMBOLS, LAYER_SYMBOLS, slot_of
+from manual_bptt.verification.problems import random_network_problem, random_problem
+from manual_bptt.inputs.validation import LOSSES, NONLINEARITIES, REDUCTIONS
 
 from .autograd import compare
 from .cli import EXIT_CODES, Parser, _integer, _positive, first_line
@@ -46,7 +46,7 @@ LAYOUTS = ("time_major", "batch_first", "unbatched")
 #: The options a summary counts, in the order it prints them.
 OPTIONS = ("dtype", "nonlinearity", "loss", "reduction", "layout", "h0")
 ROW_NAMES = ("L",) + GRAD_NAMES
-#: With --networks: the space of `network_problems` (manual_bptt.strategies), and the rows
+#: With --networks: the space of `network_problems` (manual_bptt.verification.strategies), and the rows
 #: summarised per kind of parameter (every layer and direction of weight_hh is one row).
 NETWORK_OPTIONS = ("dtype", "cell", "layers", "directions", "lengths", "target", "truncate", "loss",
                    "reduction", "layout", "h0")

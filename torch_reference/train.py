@@ -1,7 +1,7 @@
 """`bptt train`: a character-level language model, trained twice from the same weights.
 
 Once with the hand-written gradients (`bptt`) and an optimiser written in NumPy
-(`manual_bptt.optim`), once with torch.autograd on the twin and the same
+(`manual_bptt.tools.optim`), once with torch.autograd on the twin and the same
 `torch.optim` optimiser, same hyperparameters, same batches. Gradient clipping,
 when asked for, is its own step on both sides (`clip_grad_norm` and
 `torch.nn.utils.clip_grad_norm_`). In float64 the two runs agree to rounding
@@ -28,12 +28,12 @@ import torch
 import torch.nn.functional as F
 
 from manual_bptt import RNNParams, bptt
-from manual_bptt.checks import check_fits_in_memory, nbytes
-from manual_bptt.extras import require
-from manual_bptt.optim import SGD, Adam, clip_grad_norm, grad_norm
-from manual_bptt.overflow import NonFiniteError, all_finite
-from manual_bptt.params import random_params_need
-from manual_bptt.text import CharCorpus, sample_text
+from manual_bptt.inputs.checks import check_fits_in_memory, nbytes
+from manual_bptt.tools.extras import require
+from manual_bptt.tools.optim import SGD, Adam, clip_grad_norm, grad_norm
+from manual_bptt.inputs.overflow import NonFiniteError, all_finite
+from manual_bptt.model.params import random_params_need
+from manual_bptt.tools.text import CharCorpus, sample_text
 
 from .cli import EXIT_CODES, Parser, _integer, _number, _positive, check_output_path
 from .threads import one_thread
@@ -192,7 +192,7 @@ def train_both(text: str, config: TrainConfig, *, progress=None) -> TrainResult:
 
 def plot_training(result: TrainResult):
     """A figure: both loss curves, and the parameters' relative gap per step (log scale)."""
-    from manual_bptt.plotting import new_figure
+    from manual_bptt.tools.plotting import new_figure
 
     fig, axes = new_figure(1, 2, purpose="bptt train's plot")
     steps = np.arange(1, result.losses_manual.shape[0] + 1)
@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
               "no figure or sample written", file=sys.stderr)
         return _exit_code_of_stop(result)
     if out is not None:
-        from manual_bptt.plotting import save_figure
+        from manual_bptt.tools.plotting import save_figure
 
         out.parent.mkdir(parents=True, exist_ok=True)
         save_figure(plot_training(result), out, dpi=72)

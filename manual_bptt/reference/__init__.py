@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..network_validation import check_network_problem
-from ..options import Options, takes_options
-from ..validation import check_problem
+from ..inputs.network_validation import check_network_problem
+from ..inputs.options import Options, takes_options
+from ..inputs.validation import check_problem
 from .network import network_bptt
 from .rnn import rnn_bptt
 

@@ -2,7 +2,7 @@
 
     layer 0 reads x; layer l reads the outputs of layer l-1, both directions concatenated
     the reverse direction: the same pass over each sequence's own real steps, reversed
-    the readout (manual_bptt.readout) reads the top layer: every real step, or the final state h_n
+    the readout (manual_bptt.model.readout) reads the top layer: every real step, or the final state h_n
 
 Backward, by the chain rule in the other order: the readout gives ∂L/∂(the top layer's
 outputs), or ∂L/∂h_n; each layer and direction's backward pass turns ∂L/∂(its outputs)
@@ -22,11 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..names import HEAD_SYMBOLS, torch_name
-from ..network import check_finite_network_result
-from ..network_params import LayerWeights, NetworkGrads, NetworkParams
-from ..network_validation import NetworkProblem
-from ..readout import readout
+from ..fast.network import check_finite_network_result
+from ..inputs.network_validation import NetworkProblem
+from ..model.names import HEAD_SYMBOLS, torch_name
+from ..model.network_params import LayerWeights, NetworkGrads, NetworkParams
+from ..model.readout import readout
 from .elman import ElmanCell
 from .gru import GRUCell
 from .lstm import LSTMCell

@@ -3,7 +3,7 @@
     a(t) = U x(t) + W h(t-1) + b       h(t) = φ(a(t))       o(t) = V h(t) + c       L = Σ_t L(t)
 
 It is the Elman cell (elman.py) run over the sequence (sequence.py) and read out
-at every step (manual_bptt.readout): the network of network.py with one layer and
+at every step (manual_bptt.model.readout): the network of network.py with one layer and
 one direction, whose parameters are named U, W, b, V, c. Arrays are time-major,
 (T, B, ·); h[t] is h(t) and h[0] is h0.
 """
@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..network_params import LayerWeights
-from ..overflow import check_finite_result
-from ..params import RNNGrads
-from ..readout import readout
-from ..validation import Problem
+from ..inputs.overflow import check_finite_result
+from ..inputs.validation import Problem
+from ..model.network_params import LayerWeights
+from ..model.params import RNNGrads
+from ..model.readout import readout
 from .elman import ElmanCell
 from .sequence import sequence_backward, sequence_forward
 

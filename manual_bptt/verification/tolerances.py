@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .params import as_float_dtype
+from ..model.params import as_float_dtype
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import activations
+from ...model import activations
 
 
 class ElmanCell:

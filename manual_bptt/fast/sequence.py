@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .reductions import column_sums
+from ..model.reductions import column_sums
 
 
 @dataclass

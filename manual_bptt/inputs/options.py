@@ -24,8 +24,8 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field, fields
 
-from .network_params import NetworkParams
-from .params import RNNParams
+from ..model.network_params import NetworkParams
+from ..model.params import RNNParams
 
 #: The keywords only a NetworkParams can use, and the one only an RNNParams can.
 NETWORK_ONLY = ("lengths", "target", "truncate")

@@ -36,13 +36,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import activations, losses
-from .overflow import (NonFiniteError, all_finite, backward_overflow, check_finite_result, forward_overflow,
-                       message_head, product_overflow)
-from .params import RNNGrads, RNNParams
-from .rnn import RNNCache, _forward
-from .options import Options, takes_options
-from .validation import Problem, check_option, check_problem
+from ..fast.rnn import RNNCache, _forward
+from ..inputs.options import Options, takes_options
+from ..inputs.overflow import (
+    NonFiniteError,
+    all_finite,
+    backward_overflow,
+    check_finite_result,
+    forward_overflow,
+    message_head,
+    product_overflow,
+)
+from ..inputs.validation import Problem, check_option, check_problem
+from ..model import activations, losses
+from ..model.params import RNNGrads, RNNParams
 
 WRT = ("U", "W", "b")
 

@@ -28,15 +28,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cells import cell_for
+from ..fast.cells import cell_for
+from ..fast.network import TimeOrder, network_backward, network_forward_checked, network_forward_overflow
+from ..inputs.network_validation import check_network_problem
+from ..inputs.options import Options, takes_options
+from ..inputs.overflow import NonFiniteError, all_finite
+from ..model.names import slot_of
+from ..model.network_params import NetworkParams
+from ..model.readout import readout
 from .derivation import HiddenJacobian, check_steps
-from .names import slot_of
-from .network import network_backward, network_forward_overflow, TimeOrder, network_forward_checked
-from .overflow import NonFiniteError, all_finite
-from .network_params import NetworkParams
-from .network_validation import check_network_problem
-from .options import Options, takes_options
-from .readout import readout
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .checks import check_count, check_fits_in_memory, check_flag, nbytes
-from .params import RNNParams, as_float_dtype, random_params_need
-from .validation import LOSSES, NONLINEARITIES, REDUCTIONS, check_option
+from ..inputs.checks import check_count, check_fits_in_memory, check_flag, nbytes
+from ..inputs.validation import LOSSES, NONLINEARITIES, REDUCTIONS, check_option
+from ..model.params import RNNParams, as_float_dtype, random_params_need
 
 if TYPE_CHECKING:
-    from .network_params import NetworkParams
+    from ..model.network_params import NetworkParams
 
 
 @dataclass(frozen=True)
@@ -144,8 +144,8 @@ def random_network_problem(
     recurrent matrix weight_hh_l* alone, after every draw (as `random_problem` does W).
     Shapes follow the layout asked for, as in `random_problem`.
     """
-    from .network_params import NetworkParams
-    from .network_validation import TARGETS
+    from ..inputs.network_validation import TARGETS
+    from ..model.network_params import NetworkParams
 
     T, B, I, H, O, seed, np_dtype = _checked_recipe(T, B, I, H, O, seed, dtype, loss, reduction, batch_first,
                                                     batched, random_h0, weight_scale)

@@ -16,8 +16,8 @@ from typing import Iterator, Mapping
 
 import numpy as np
 
-from .checks import as_array, check_count, check_fits_in_memory, check_flag, check_seed
-from .names import CELL_NAMES, MODE_CELLS, GATES, HEAD_SYMBOLS, LAYER_SYMBOLS, network_names, slot_of, torch_name
+from ..inputs.checks import as_array, check_count, check_fits_in_memory, check_flag, check_seed
+from .names import CELL_NAMES, GATES, HEAD_SYMBOLS, LAYER_SYMBOLS, MODE_CELLS, network_names, slot_of, torch_name
 from .params import SUPPORTED_DTYPES, as_float_dtype
 
 
@@ -43,7 +43,7 @@ class NetworkParams:
     Build one with `NetworkParams.random(...)`, `from_state_dict(state, cell=...)` or
     `from_torch(rnn, head)`. The constructor checks every key, shape and dtype and
     raises ValueError/TypeError naming the key; np.matrix, masked arrays and ragged
-    lists are refused as by `RNNParams` (manual_bptt.checks.as_array). Arrays are held, not copied (tensors
+    lists are refused as by `RNNParams` (manual_bptt.inputs.checks.as_array). Arrays are held, not copied (tensors
     are copied to NumPy), and never written to by this package.
     """
 

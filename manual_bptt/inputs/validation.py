@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .options import Options
+from ..model.params import RNNParams
 from .checks import as_array, as_float_array, as_labels, check_fits_in_memory, check_flag, nbytes
-from .params import RNNParams
+from .options import Options
 
 NONLINEARITIES = ("tanh", "relu")
 LOSSES = ("cross_entropy", "mse")

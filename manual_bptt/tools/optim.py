@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .checks import as_array, check_count, check_flag
-from .network_params import NetworkGrads, NetworkParams
-from .params import SUPPORTED_DTYPES, RNNGrads, RNNParams
+from ..inputs.checks import as_array, check_count, check_flag
+from ..model.network_params import NetworkGrads, NetworkParams
+from ..model.params import SUPPORTED_DTYPES, RNNGrads, RNNParams
 
 #: torch.nn.utils.clip_grad_norm_ divides max_norm by (total norm + 1e-6), so that
 #: a zero gradient never divides by zero; the same constant gives the same factor.

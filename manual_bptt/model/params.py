@@ -17,7 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .checks import as_array, check_count, check_fits_in_memory, check_seed, nbytes
+from ..inputs.checks import as_array, check_count, check_fits_in_memory, check_seed, nbytes
 
 #: The parameters, in the derivation's order.
 PARAM_NAMES = ("U", "W", "V", "b", "c")
@@ -47,7 +47,7 @@ class RNNParams:
     Array-likes are converted with `np.asarray` (no copy for arrays); the arrays
     are held, not copied, and never written to by this package. Ragged lists,
     np.matrix, masked arrays and torch tensors that require grad are refused
-    with a TypeError naming the field (manual_bptt.checks.as_array).
+    with a TypeError naming the field (manual_bptt.inputs.checks.as_array).
     """
 
     U: np.ndarray

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .params import RNNParams
-from .rnn import rnn_forward
+from ..fast.rnn import rnn_forward
+from ..model.params import RNNParams
 
 
 @dataclass(frozen=True)

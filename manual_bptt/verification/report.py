@@ -14,9 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .params import RNNGrads, as_float_dtype
+from ..model.params import RNNGrads, as_float_dtype
 from .tolerances import Tolerance, tolerance_for
-
 
 # The verdicts of a row. Only FAIL says a gradient is wrong; UNDETERMINED says
 # the problem leaves no digit to check (a report with one is not `ok` either).

@@ -5,7 +5,7 @@ this module), and so does the test kit (`torch_reference.kit`) that runs them
 against anyone's bptt. This module needs hypothesis, an optional dependency
 (`pip install 'manual-bptt[kit]'`); `manual_bptt` itself never imports it.
 
-A drawn problem is a `RandomProblem` (manual_bptt.problems): its repr is the
+A drawn problem is a `RandomProblem` (manual_bptt.verification.problems): its repr is the
 `random_problem(...)` call that rebuilds it, so a failing example can be pasted
 into a REPL. The arrays come from a drawn seed rather than from element-wise
 strategies: the derivation's claims hold for every input, and shrinking the
@@ -18,12 +18,12 @@ try:
     from hypothesis import strategies as st
 except ImportError as missing:  # pragma: no cover - exercised in a subprocess by the suite
     raise ImportError(
-        "manual_bptt.strategies needs hypothesis, which is not installed: "
+        "manual_bptt.verification.strategies needs hypothesis, which is not installed: "
         "pip install 'manual-bptt[kit]' (or pip install hypothesis)"
     ) from missing
 
-from manual_bptt.problems import random_network_problem, random_problem
-from manual_bptt.validation import LOSSES, NONLINEARITIES, REDUCTIONS
+from manual_bptt.inputs.validation import LOSSES, NONLINEARITIES, REDUCTIONS
+from manual_bptt.verification.problems import random_network_problem, random_problem
 
 MAX_T = 40  # long enough for the recursion to matter, short enough for float32
 DTYPES = ("float64", "float32")
@@ -109,7 +109,7 @@ def ill_conditioned_problems(*, dtype=dtypes, max_T: int = MAX_T_ILL_CONDITIONED
 
 
 
-# Networks: the nn.RNN family (manual_bptt.network), drawn whole.
+# Networks: the nn.RNN family (manual_bptt.fast.network), drawn whole.
 ELMAN_CELLS = ("rnn_tanh", "rnn_relu")
 CELLS = ELMAN_CELLS + ("lstm", "gru")
 LENGTHS = ("none", "full", "random", "one")

@@ -33,12 +33,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .network_params import NetworkParams
-from .network_validation import check_network_problem
-from .options import Options, takes_options
-from .params import RNNParams
-from .rnn import bptt
-from .validation import check_problem
+from ..fast.rnn import bptt
+from ..inputs.network_validation import check_network_problem
+from ..inputs.options import Options, takes_options
+from ..inputs.validation import check_problem
+from ..model.network_params import NetworkParams
+from ..model.params import RNNParams
 
 #: Perturbed runs per estimate: the spread is the largest change over these.
 RUNS = 4

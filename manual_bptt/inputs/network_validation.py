@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .network_params import NetworkParams
-from .options import Options
+from ..model.network_params import NetworkParams
 from .checks import as_array, as_float_array, as_labels, check_flag, nbytes
-from .validation import LOSSES, REDUCTIONS, CallerLayout, check_finite, check_targets, check_option, check_x
+from .options import Options
+from .validation import LOSSES, REDUCTIONS, CallerLayout, check_finite, check_option, check_targets, check_x
 
 TARGETS = ("each_step", "last")
 

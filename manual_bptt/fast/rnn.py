@@ -34,14 +34,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import activations, losses
+from ..inputs.options import Options, takes_options
+from ..inputs.overflow import all_finite, check_finite_result, locate_overflow
+from ..inputs.validation import check_problem
+from ..model import activations, losses
+from ..model.network_params import NetworkGrads, NetworkParams
+from ..model.params import RNNGrads, RNNParams
+from ..model.reductions import column_sums
 from .network import network_bptt
-from .network_params import NetworkGrads, NetworkParams
-from .options import Options, takes_options
-from .overflow import all_finite, check_finite_result, locate_overflow
-from .params import RNNGrads, RNNParams
-from .reductions import column_sums
-from .validation import check_problem
 
 
 @dataclass
@@ -105,8 +105,8 @@ def bptt(params, x, y, h0=None, **options) -> tuple[float, RNNGrads | NetworkGra
     With a NetworkParams (stacked, bidirectional, any cell), the network's keywords
     apply instead of nonlinearity (the cell says it): lengths ((B,) ints in [1, T]),
     target ("each_step" or "last"), truncate (None or k); h0 is (L·D, B, H_out), an
-    LSTM's a pair (h0, c0). The result is (L, NetworkGrads); manual_bptt.network
-    says the rest. The options are those of `manual_bptt.options.Options`.
+    LSTM's a pair (h0, c0). The result is (L, NetworkGrads); manual_bptt.fast.network
+    says the rest. The options are those of `manual_bptt.inputs.options.Options`.
     """
     network, options = Options.for_params("bptt", params, options)
     # A gradient too small for the dtype rounds to a subnormal or to 0: a softmax's far-off

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..inputs.network_validation import NetworkProblem, check_network_problem
+from ..inputs.options import Options
+from ..inputs.overflow import NonFiniteError, all_finite
+from ..model.names import HEAD_SYMBOLS, torch_name
+from ..model.network_params import NetworkGrads
+from ..model.readout import readout
 from .cells import cell_for
-from .overflow import NonFiniteError, all_finite
-from .names import HEAD_SYMBOLS, torch_name
-from .network_params import NetworkGrads
-from .network_validation import NetworkProblem, check_network_problem
-from .options import Options
-from .readout import readout
 from .sequence import sequence_backward, sequence_forward
 
 

@@ -22,8 +22,8 @@ import math
 
 import numpy as np
 
-from . import activations
-from .params import RNNGrads
+from ..model import activations
+from ..model.params import RNNGrads
 
 
 class NonFiniteError(FloatingPointError, ValueError):

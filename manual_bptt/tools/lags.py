@@ -9,16 +9,16 @@ functions read the two sides of that off the derivation:
 - `singular_values_by_lag`: the singular values of ∂h(t)/∂h(t−d) for every d,
   which bound how much a signal is shrunk or stretched over d steps.
 
-Pure NumPy; `manual_bptt.plotting` draws them.
+Pure NumPy; `manual_bptt.tools.plotting` draws them.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..inputs.overflow import NonFiniteError
+from ..inputs.validation import check_problem
 from .derivation import check_steps, jacobian_of_problem
-from .overflow import NonFiniteError
-from .validation import check_problem
 
 
 def lag_profile(norms) -> np.ndarray:
