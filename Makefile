@@ -4,16 +4,27 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# A second venv without torch: manual_bptt and the tests that need no torch must pass there.
+NUMPY_VENV := .venv-numpy
+NUMPY_STAMP := $(NUMPY_VENV)/.installed
 
-.PHONY: check test test-thorough bench mutate figures clean
+.PHONY: check test lint test-numpy test-thorough bench mutate figures clean
 
 ## check: the main job, a cross-check of the manual gradients against autograd
 check: $(STAMP)
 	$(BIN)/bptt-check
 
-## test: the property suite, in the derandomized CI profile
-test: $(STAMP)
+## test: the linter, the torch-free tests in a venv without torch, then the whole property suite (CI profile)
+test: lint test-numpy
 	$(BIN)/python -m pytest --hypothesis-profile=ci
+
+## lint: ruff's pyflakes and pycodestyle rules (settings in pyproject.toml)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+## test-numpy: the suite in a venv that has NumPy, pytest and hypothesis but no torch; tests that need torch skip
+test-numpy: $(NUMPY_STAMP)
+	$(NUMPY_VENV)/bin/python -m pytest --hypothesis-profile=ci -q -p no:cacheprovider
 
 ## test-thorough: the same suite with thousands of examples per property
 test-thorough: $(STAMP)
@@ -38,8 +49,13 @@ figures: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,plot,progress,notebook]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,lint,plot,progress,notebook]'
 	touch $(STAMP)
 
+$(NUMPY_STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(NUMPY_VENV)
+	$(NUMPY_VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[test-numpy]'
+	touch $(NUMPY_STAMP)
+
 clean:
-	rm -rf $(VENV) .hypothesis .pytest_cache *.egg-info mutants
+	rm -rf $(VENV) $(NUMPY_VENV) .hypothesis .pytest_cache *.egg-info mutants

@@ -113,7 +113,8 @@ def test_compare_names_the_candidate_and_shields_the_arguments():
         return result
 
     report = problem.run(compare, manual=vandal)
-    assert report.ok and str(report).startswith("test_compare_names_the_candidate_and_shields_the_arguments.<locals>.vandal vs torch.autograd")
+    name = "test_compare_names_the_candidate_and_shields_the_arguments.<locals>.vandal"
+    assert report.ok and str(report).startswith(f"{name} vs torch.autograd")
     for want, got in zip(originals, (problem.x, problem.y, problem.h0, problem.params.W)):
         np.testing.assert_array_equal(got, want)
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import manual_bptt.fast.network
-from manual_bptt import NetworkParams, RNNParams, bptt
+from manual_bptt import NetworkParams, bptt
 from manual_bptt.model.names import network_names, slot_of, torch_name
 from manual_bptt.verification.problems import random_network_problem
 

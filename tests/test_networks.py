@@ -5,11 +5,10 @@ The autograd witness is tests/test_network_against_torch.py."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from manual_bptt import NetworkParams, RNNParams, Tolerance, bptt
+from manual_bptt import NetworkParams, Tolerance, bptt
 from manual_bptt.tools.derivation import contributions
 from manual_bptt.verification.problems import random_network_problem, random_problem
 

@@ -100,7 +100,8 @@ def test_backward_overflow_names_da_and_a_step_counted_from_the_end(fn):
     error = raised(fn, params, p.x, p.y, None)
     assert error.quantity == "∂L/∂a(t)"
     assert 306 <= T_long - error.step <= 312, error
-    assert f"the backward pass overflowed: ∂L/∂a(t) (seen in ∂L/∂x(t) = Uᵀ ∂L/∂a(t)) is not finite at step t = {error.step}" in str(error)
+    assert ("the backward pass overflowed: ∂L/∂a(t) (seen in ∂L/∂x(t) = Uᵀ ∂L/∂a(t)) "
+            f"is not finite at step t = {error.step}") in str(error)
 
 
 def test_an_overflowing_sum_over_t_names_the_gradients():

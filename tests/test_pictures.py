@@ -20,7 +20,7 @@ from manual_bptt.tools.derivation import contribution_norms, contributions, hidd
 from manual_bptt.tools.lags import lag_profile, singular_values_by_lag  # noqa: E402
 from manual_bptt.tools.plotting import plot_contributions  # noqa: E402
 from manual_bptt.verification.problems import random_problem  # noqa: E402
-from tests.figure_checks import assert_heat_map_shows, diagonal_sums, panel_axes  # noqa: E402
+from tests.figure_checks import diagonal_sums, panel_axes  # noqa: E402
 
 PROBLEM = random_problem(T=7, B=3, I=2, H=4, O=3, seed=5)
 ARGS = (PROBLEM.params, PROBLEM.x, PROBLEM.y, PROBLEM.h0)

@@ -7,7 +7,6 @@ import pytest
 from hypothesis import find, given, settings
 from hypothesis.errors import NoSuchExample
 from hypothesis import strategies as st
-from hypothesis.errors import NoSuchExample
 
 from manual_bptt import bptt
 

@@ -230,7 +230,8 @@ def test_a_bad_candidate_result_is_a_clear_error_naming_the_candidate(what):
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_a_network_candidate_missing_or_adding_a_gradient_is_named(cell):
     problem = random_network_problem(T=3, B=2, I=2, H=3, O=3, cell=cell, seed=0)
-    expected = r"^manual: expected {} to return NetworkGrads with a gradient for every key of params\.keys\(\), h0{} and x, got {}$"
+    expected = (r"^manual: expected {} to return NetworkGrads with a gradient for every key of params\.keys\(\), "
+                r"h0{} and x, got {}$")
     c0 = ", c0" if cell == "lstm" else ""
     missing = _returning(_without("weight_hh_l1_reverse"))
     missing.__qualname__ = "drops"

@@ -189,7 +189,8 @@ def _network_arguments(p: argparse.ArgumentParser, positive) -> None:
     net.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="rnn",
                      help="rnn (nn.RNN with --nonlinearity), lstm (nn.LSTM) or gru (nn.GRU) (default %(default)s)")
     net.add_argument("--proj-size", type=positive, default=None, metavar="P",
-                     help="LSTM projection h = W_hr (o ⊙ tanh c), P < H, as nn.LSTM(proj_size=P); None: no projection (default %(default)s)")
+                     help="LSTM projection h = W_hr (o ⊙ tanh c), P < H, as nn.LSTM(proj_size=P); "
+                          "None: no projection (default %(default)s)")
     net.add_argument("--num-layers", type=positive, default=1, help="stacked layers L (default %(default)s)")
     net.add_argument("--bidirectional", action="store_true", help="two directions, outputs concatenated")
     net.add_argument("--no-bias", action="store_true", help="no bias_ih, bias_hh (bias=False)")

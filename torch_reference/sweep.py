@@ -6,9 +6,10 @@ both nonlinearities, both losses, both reductions, three layouts, h0 random or
 None. The recipes are drawn in the parent process from `--seed` alone, so a run
 is repeatable whatever `--jobs` is; each is checked with `compare(manual=...)`
 between the candidate (`bptt` unless `--manual module:function` names another) and
-torch.autograd, so an ill-conditioned problem is judged by what rounding explains on it. The summary counts the problems per option value, gives the
-worst ratio max|Δ|/max|ref| per gradient and dtype, and prints every failure as
-the `random_problem(...)` call that rebuilds it. Exit 1 on any FAIL.
+torch.autograd, so an ill-conditioned problem is judged by what rounding explains on
+it. The summary counts the problems per option value, gives the worst ratio
+max|Δ|/max|ref| per gradient and dtype, and prints every failure as the
+`random_problem(...)` call that rebuilds it. Exit 1 on any FAIL.
 
 The recipes are drawn one at a time as the workers take them, so memory does not
 grow with -n; the summary lists the first MAX_LISTED failures (by recipe) and

@@ -38,7 +38,7 @@ from ..inputs.options import Options, takes_options
 from ..inputs.overflow import all_finite, check_finite_result, locate_overflow
 from ..inputs.validation import check_problem
 from ..model import activations, losses
-from ..model.network_params import NetworkGrads, NetworkParams
+from ..model.network_params import NetworkGrads
 from ..model.params import RNNGrads, RNNParams
 from ..model.reductions import column_sums
 from .network import network_bptt

@@ -180,7 +180,8 @@ class NetworkParams:
         for symbol, name in HEAD_SYMBOLS.items():
             key = name.split(".", 1)[1]
             if key not in head_state:
-                raise ValueError(f"head: expected an nn.Linear with a {key} (the derivation's {symbol}), got keys {sorted(head_state)}")
+                raise ValueError(f"head: expected an nn.Linear with a {key} (the derivation's {symbol}), "
+                                 f"got keys {sorted(head_state)}")
             state[name] = head_state[key]
         return cls(cell, state)
 

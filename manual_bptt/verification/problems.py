@@ -17,7 +17,7 @@ from ..inputs.validation import LOSSES, NONLINEARITIES, REDUCTIONS, check_option
 from ..model.params import RNNParams, as_float_dtype, random_params_need
 
 if TYPE_CHECKING:
-    from ..model.network_params import NetworkParams
+    pass
 
 
 @dataclass(frozen=True)
