@@ -47,7 +47,7 @@ figures: $(STAMP)
 	$(BIN)/bptt explain --out docs/figures/explain.png --dpi 64
 	$(BIN)/bptt train --steps 2000 --out docs/figures/train.png --no-progress
 
-## hostile: the hostile sweep of issue 18: about a thousand hostile calls on every public surface, each with its expectation; counts by surface and every BAD call (a few minutes; scripts/hostile_sweep.py --help)
+## hostile: the hostile sweep: about a thousand hostile calls on every public surface, each with its expectation; counts by surface and every BAD call (a few minutes; scripts/hostile_sweep.py --help)
 .PHONY: hostile
 hostile: $(STAMP)
 	$(BIN)/python scripts/hostile_sweep.py

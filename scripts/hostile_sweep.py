@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The hostile sweep of issue 18: hundreds of calls a new user might make, each with its expectation.
+"""The hostile sweep: hundreds of calls a new user might make, each with its expectation.
 
 Every call against the public surface has its expectation written beside it:
 
@@ -384,13 +384,13 @@ def judge_cli(expect: CliExpect, rc, out, err, timed_out, interrupted, timeout) 
 
 
 def tiny_rnn(dtype="float64", **overrides):
-    from manual_bptt.problems import random_problem
+    from manual_bptt.verification.problems import random_problem
 
     return random_problem(**{**dict(T=4, B=2, I=3, H=4, O=3, seed=1, dtype=dtype), **overrides})
 
 
 def tiny_net(cell="lstm", dtype="float64", **overrides):
-    from manual_bptt.problems import random_network_problem
+    from manual_bptt.verification.problems import random_network_problem
 
     defaults = dict(T=4, B=3, I=3, H=4, O=3, cell=cell, num_layers=1, bidirectional=False, seed=2, dtype=dtype)
     return random_network_problem(**{**defaults, **overrides})
@@ -510,8 +510,8 @@ def kit_calls() -> list[Call]:
     from hypothesis import strategies as st
 
     from manual_bptt import bptt
-    from manual_bptt.derivation import seed_formula_grads
-    from manual_bptt.problems import random_network_problem, random_problem
+    from manual_bptt.tools.derivation import seed_formula_grads
+    from manual_bptt.verification.problems import random_network_problem, random_problem
     from torch_reference import torch_bptt
     from torch_reference.kit import assert_bptt_correct, check_bptt
 
@@ -909,7 +909,7 @@ def compare_calls() -> list[Call]:
 
 def optim_calls() -> list[Call]:
     from manual_bptt import NetworkParams, RNNParams, bptt
-    from manual_bptt.optim import SGD, Adam, clip_grad_norm, grad_norm
+    from manual_bptt.tools.optim import SGD, Adam, clip_grad_norm, grad_norm
 
     calls = []
 
@@ -1064,9 +1064,9 @@ def optim_calls() -> list[Call]:
 
 def derivation_calls() -> list[Call]:
     from manual_bptt import bptt
-    from manual_bptt.derivation import contribution_norms, contributions, hidden_jacobian, seed_formula_grads
-    from manual_bptt.lags import lag_profile, singular_values_by_lag
-    from manual_bptt.network_derivation import network_contributions, state_jacobian
+    from manual_bptt.tools.derivation import contribution_norms, contributions, hidden_jacobian, seed_formula_grads
+    from manual_bptt.tools.lags import lag_profile, singular_values_by_lag
+    from manual_bptt.tools.network_derivation import network_contributions, state_jacobian
     from torch_reference import torch_bptt
     from torch_reference.derivation import torch_contributions, torch_hidden_jacobian
     from torch_reference.network_derivation import torch_network_contributions, torch_state_jacobian
@@ -1533,8 +1533,8 @@ def flags_calls() -> list[Call]:
     import torch
 
     from manual_bptt import bptt
-    from manual_bptt.derivation import contributions
-    from manual_bptt.problems import random_network_problem, random_problem
+    from manual_bptt.tools.derivation import contributions
+    from manual_bptt.verification.problems import random_network_problem, random_problem
     from torch_reference import compare, torch_bptt
 
     calls = []
@@ -1825,7 +1825,6 @@ def cli_calls(files: dict) -> list[Call]:
         return files[name]
 
     ok = exits(0)
-    usage = exits(2)
 
     # check: valid runs
     small = ["-T", "3", "-B", "2", "-H", "3"]
