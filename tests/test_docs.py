@@ -10,6 +10,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+#: README.md, and every docs page with a session marked `<!-- example -->` (tests/test_docs_excerpts.py
+#: checks that every example is on one of these pages).
+DOCTESTED_PAGES = ("README.md",) + tuple(sorted(
+    page.name for page in (ROOT / "docs").glob("*.md") if "<!-- example -->" in page.read_text(encoding="utf-8")))
+
 
 def test_readme_examples():
     pytest.importorskip("torch")
@@ -27,7 +32,7 @@ def test_package_docstring_examples(module_name):
     assert tried > 3 and failures == 0
 
 
-@pytest.mark.parametrize("page", ["networks.md"])
+@pytest.mark.parametrize("page", DOCTESTED_PAGES[1:])
 def test_docs_page_examples(page):
     pytest.importorskip("torch")
     failures, tried = doctest.testfile(str(ROOT / "docs" / page), module_relative=False,
