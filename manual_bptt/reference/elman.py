@@ -65,7 +65,7 @@ class ElmanCell:
 
     def step_backward(self, w, dstate: dict, step: ElmanStep) -> StepGrads:
         da = self.phi_derivative(step.a, step.h) * dstate["h"]  # ∂L/∂a(t) = φ'(a(t)) ⊙ ∂L/∂h(t)
-        db = da.sum(axis=0)                                     # ∂L/∂b = ∂L/∂a(t), summed over the batch
+        db = da.sum(axis=0)                                     # this step's term of ∂L/∂b: ∂L/∂a(t), summed over the batch
         return StepGrads(
             state={"h": da @ w.W},                              # ∂L/∂h(t-1) = Wᵀ ∂L/∂a(t)
             x=da @ w.U,                                         # ∂L/∂x(t) = Uᵀ ∂L/∂a(t)

@@ -1,4 +1,5 @@
-"""The derivation's own model (section 6.9): the one-layer Elman RNN of an RNNParams.
+"""The derivation's own model (defined in the book's section 6.8, differentiated in 6.9): the one-layer
+Elman RNN of an RNNParams.
 
     a(t) = U x(t) + W h(t-1) + b       h(t) = φ(a(t))       o(t) = V h(t) + c       L = Σ_t L(t)
 

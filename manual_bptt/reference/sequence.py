@@ -83,7 +83,7 @@ def sequence_backward(cell, w, cache: SequenceCache, dh: np.ndarray | None, dsta
     done = []                                                   # each step's StepGrads, t = T down to 1
     for t in reversed(range(T)):
         if dh is not None:
-            dstate["h"] = dstate["h"] + dh[t]                   # ∂L/∂h(t) = from above + carried from t+1
+            dstate["h"] = dstate["h"] + dh[t]                   # ∂L/∂h(t+1) = from above + carried (index t: step t+1)
         real = True if cache.mask is None else cache.mask[t]
         seen = {name: np.where(real, d, 0) for name, d in dstate.items()}    # a padded step's cell sees none
         step = cell.step_backward(w, seen, cache.steps[t])
