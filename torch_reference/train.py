@@ -32,6 +32,7 @@ from manual_bptt.inputs.checks import check_fits_in_memory, nbytes
 from manual_bptt.tools.extras import require
 from manual_bptt.tools.optim import SGD, Adam, clip_grad_norm, grad_norm
 from manual_bptt.inputs.overflow import NonFiniteError, all_finite
+from manual_bptt.inputs.options import DTYPES
 from manual_bptt.model.names import torch_name
 from manual_bptt.model.params import random_params_need
 from manual_bptt.tools.text import CharCorpus, sample_text
@@ -273,7 +274,7 @@ def parser() -> argparse.ArgumentParser:
                    help="SGD's momentum, in [0, 1)")
     p.add_argument("--clip", type=_number(minimum=0), default=defaults.clip,
                    help="max gradient norm, >= 0; 0 for none")
-    p.add_argument("--dtype", choices=("float64", "float32"), default=defaults.dtype)
+    p.add_argument("--dtype", choices=DTYPES, default=defaults.dtype)
     p.add_argument("--seed", type=_integer(0), default=defaults.seed)
     p.add_argument("--out", help="write the loss curves here (.png, .svg, .pdf)")
     p.add_argument("--sample", type=_integer(0), default=300, help="characters to generate at the end, >= 0")
