@@ -51,6 +51,6 @@ def test_reports_render_as_html_with_the_failure_marked(executed):
     assert bad.count('class="fail"') == 2                    # the W row and its verdict cell
 
 
-@pytest.mark.parametrize("marker", ["plot_contributions(terms)", "J.plot()", "draw_explain(panels)"])
+@pytest.mark.parametrize("marker", ["plot_contributions(terms)", "plot_hidden_jacobian(J)", "draw_explain(panels)"])
 def test_the_pictures_are_shown(executed, marker):
     assert any("image/png" in output.get("data", {}) for output in outputs_of(executed, marker))

@@ -18,7 +18,7 @@ pytest.importorskip("matplotlib")
 
 from manual_bptt.tools.derivation import contribution_norms, contributions, hidden_jacobian  # noqa: E402
 from manual_bptt.tools.lags import lag_profile, singular_values_by_lag  # noqa: E402
-from manual_bptt.tools.plotting import plot_contributions  # noqa: E402
+from manual_bptt.tools.plotting import plot_contributions, plot_hidden_jacobian  # noqa: E402
 from manual_bptt.verification.problems import random_problem  # noqa: E402
 from tests.figure_checks import diagonal_sums, panel_axes  # noqa: E402
 
@@ -43,10 +43,10 @@ def test_singular_values_by_lag_are_those_of_hidden_jacobian():
         np.testing.assert_allclose(sigma[d], np.linalg.svd(J.matrix, compute_uv=False), rtol=1e-12)
 
 
-def test_hidden_jacobian_plot_draws_the_matrix_and_its_singular_values():
+def test_plot_hidden_jacobian_draws_the_matrix_and_its_singular_values():
     J = hidden_jacobian(PROBLEM.params, PROBLEM.x, PROBLEM.h0, t=6, k=2)
     for n in (0, 2):
-        fig = J.plot(n=n)
+        fig = plot_hidden_jacobian(J, n=n)
         matrix_ax, sigma_ax = panel_axes(fig)
         np.testing.assert_array_equal(matrix_ax.images[0].get_array(), J.matrix[n])
         expected = np.linalg.svd(J.matrix, compute_uv=False)
@@ -55,7 +55,7 @@ def test_hidden_jacobian_plot_draws_the_matrix_and_its_singular_values():
         assert len(sigma_ax.get_lines()) == 3
         assert "∂h(6)/∂h(2)" in matrix_ax.get_title()
     with pytest.raises(ValueError, match=r"^n: expected a batch element in \[0, 3\), got 3$"):
-        J.plot(n=3)
+        plot_hidden_jacobian(J, n=3)
 
 
 def test_plot_contributions_draws_the_term_sizes_and_the_lag_profile():
@@ -86,11 +86,12 @@ def test_manual_bptt_imports_without_matplotlib_and_says_how_to_install_it():
         sys.meta_path.insert(0, NoMatplotlib())
         from manual_bptt.tools.derivation import hidden_jacobian
         from manual_bptt.tools.extras import MissingExtra
+        from manual_bptt.tools.plotting import plot_hidden_jacobian
         from manual_bptt.verification.problems import random_problem
         p = random_problem(T=3, B=1)
         J = hidden_jacobian(p.params, p.x, p.h0, t=3, k=1)
         try:
-            J.plot()
+            plot_hidden_jacobian(J)
         except MissingExtra as missing:
             print(missing)
         assert "matplotlib" not in sys.modules
@@ -98,5 +99,5 @@ def test_manual_bptt_imports_without_matplotlib_and_says_how_to_install_it():
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert "HiddenJacobian.plot needs matplotlib.figure, which is not installed" in done.stdout
+    assert "plot_hidden_jacobian needs matplotlib.figure, which is not installed" in done.stdout
     assert "pip install -c constraints.txt -e '.[plot]'" in done.stdout

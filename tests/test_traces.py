@@ -1,9 +1,11 @@
 """What a cell's trace holds: arrays of the problem's dtype, states of shape (T+1, B, ·), and
 final states equal to torch's (h_n, c_n).
 
-The numerical properties cannot see these: a float64 scratch buffer in a float32 pass
-computes slightly *more* precisely, and c(T) reaches no loss. Mutation testing of the cells
-(docs/testing.md) left them alive until these tests stated them.
+The numerical properties cannot see these: a float64 buffer in a float32 pass computes
+slightly *more* precisely, and c(T) reaches no loss. Mutation testing of the cells
+(docs/testing.md) left them alive until these tests stated them. The scratch blocks of
+begin_backward are local to it (np.empty_like of a trace buffer: its dtype by construction),
+so they are not among the buffers read here.
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ from manual_bptt.inputs.checks import check_count, check_flag
 from manual_bptt.model.params import as_float_dtype
 from manual_bptt.verification.problems import RandomProblem
 from manual_bptt.verification import strategies  # raises a clear ImportError when hypothesis is missing
-from manual_bptt.inputs.validation import LOSSES, NONLINEARITIES, REDUCTIONS, check_option
+from manual_bptt.inputs.options import LAYOUTS, LOSSES, NONLINEARITIES, REDUCTIONS
+from manual_bptt.inputs.validation import check_option
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import strategies as st
@@ -188,7 +189,7 @@ def _checked_pins(pinned: dict, ill_conditioned: bool) -> dict:
             value = check_flag("random_h0", value)
         else:
             allowed = {"nonlinearity": NONLINEARITIES, "loss": LOSSES, "reduction": REDUCTIONS,
-                       "layout": strategies.LAYOUTS}[name]
+                       "layout": LAYOUTS}[name]
             value = check_option(name, value, allowed)
         checked[name] = value
     if ill_conditioned and "nonlinearity" in checked:

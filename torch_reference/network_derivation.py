@@ -21,7 +21,7 @@ from torch.autograd.functional import jacobian
 from torch.func import functional_call
 
 from manual_bptt import NetworkParams
-from manual_bptt.model.names import LAYER_SYMBOLS, torch_name
+from manual_bptt.model.names import CELL_FACTS, HEAD_SYMBOLS, LAYER_SYMBOLS, torch_name
 from manual_bptt.tools.network_derivation import (check_contributions_problem, check_finite_network_terms,
                                             check_state_jacobian_problem, state_jacobian_overflow)
 from manual_bptt.inputs.network_validation import NetworkProblem
@@ -44,8 +44,8 @@ class _Unrolled:
                 w = p.layer(layer, direction)
                 options = dict(input_size=w.U.shape[1], hidden_size=p.hidden_size, num_layers=1, bias=p.bias,
                                dtype=torch_dtype(p.dtype))
-                if p.cell.startswith("rnn_"):
-                    options["nonlinearity"] = p.cell[len("rnn_"):]
+                if CELL_FACTS[p.cell].nonlinearity is not None:                 # an Elman cell: nn.RNN's φ
+                    options["nonlinearity"] = CELL_FACTS[p.cell].nonlinearity
                 if p.proj_size:
                     options["proj_size"] = p.proj_size
                 # On the meta device: no draw from torch's global generator (every weight is swapped in).
@@ -71,7 +71,7 @@ class _Unrolled:
 
 
 @takes_options
-def torch_network_contributions(params: NetworkParams, x, y, h0=None, *, wrt: str = "weight_hh_l0",
+def torch_network_contributions(params: NetworkParams, x, y, h0=None, *, wrt: str = torch_name("W", 0, 0),
                                 **options) -> np.ndarray:
     """(T, T, *shape of wrt): [t-1, k-1] = ∂L(t)/∂(copy k of wrt), by autograd.
 
@@ -95,7 +95,7 @@ def torch_network_contributions(params: NetworkParams, x, y, h0=None, *, wrt: st
                 state = net.step(layer, direction, inputs[t], state, swap)
                 outputs[direction][t] = state[0]
         inputs = [torch.cat([outputs[d][t] for d in range(D)], dim=-1) for t in range(T)]
-    V, c = torch.tensor(p["head.weight"]), torch.tensor(p["head.bias"])
+    V, c = torch.tensor(p[HEAD_SYMBOLS["V"]]), torch.tensor(p[HEAD_SYMBOLS["c"]])
     count = problem.y.size                                          # labels, or elements for MSE: the "mean" count
     terms = np.zeros((T, T) + tuple(shared.shape), dtype=p.dtype)
     L = 0.0

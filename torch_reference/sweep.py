@@ -32,9 +32,10 @@ import numpy as np
 
 from manual_bptt import GRAD_NAMES, bptt
 from manual_bptt.tools.extras import require
-from manual_bptt.model.names import HEAD_SYMBOLS, LAYER_SYMBOLS, slot_of
+from manual_bptt.model.names import CELL_FACTS, HEAD_SYMBOLS, LAYER_SYMBOLS, slot_of
 from manual_bptt.verification.problems import random_network_problem, random_problem
-from manual_bptt.inputs.validation import LOSSES, NONLINEARITIES, REDUCTIONS
+from manual_bptt.inputs.options import (CELLS, DTYPES, LAYOUTS, LENGTH_KINDS, LOSSES, NONLINEARITIES, REDUCTIONS,
+                                        TARGETS)
 
 from .autograd import compare
 from .cli import EXIT_CODES, Parser, _integer, _positive, first_line
@@ -42,8 +43,6 @@ from .threads import one_thread
 
 # The space of the property suite's strategies (tests/strategies.py).
 MAX_T, MAX_B, MAX_SIZE = 40, 5, 10
-DTYPES = ("float64", "float32")
-LAYOUTS = ("time_major", "batch_first", "unbatched")
 #: The options a summary counts, in the order it prints them.
 OPTIONS = ("dtype", "nonlinearity", "loss", "reduction", "layout", "h0")
 ROW_NAMES = ("L",) + GRAD_NAMES
@@ -53,7 +52,6 @@ NETWORK_OPTIONS = ("dtype", "cell", "layers", "directions", "lengths", "target",
                    "reduction", "layout", "h0")
 NETWORK_ROW_NAMES = ("L",) + tuple(LAYER_SYMBOLS.values()) + tuple(HEAD_SYMBOLS.values()) + ("h0", "c0", "x")
 MAX_NETWORK_T, MAX_NETWORK_B, MAX_NETWORK_SIZE = 12, 4, 6
-CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
 #: Problems handed to a worker at a time: enough to hide the inter-process cost.
 CHUNK = 16
 #: Failures the summary lists (the first by recipe); the rest are counted. A candidate
@@ -71,7 +69,7 @@ def draw_recipe(rng: np.random.Generator) -> dict:
         H=int(rng.integers(1, MAX_SIZE + 1)),
         O=int(rng.integers(1, MAX_SIZE + 1)),
         seed=int(rng.integers(2**32)),
-        dtype=DTYPES[rng.integers(2)],
+        dtype=DTYPES[rng.integers(len(DTYPES))],
         nonlinearity=NONLINEARITIES[rng.integers(len(NONLINEARITIES))],
         loss=LOSSES[rng.integers(len(LOSSES))],
         reduction=REDUCTIONS[rng.integers(len(REDUCTIONS))],
@@ -92,10 +90,10 @@ def draw_network_recipe(rng: np.random.Generator) -> dict:
         T=T, B=1 if layout == "unbatched" else int(rng.integers(1, MAX_NETWORK_B + 1)),
         I=int(rng.integers(1, MAX_NETWORK_SIZE + 1)), H=H, O=int(rng.integers(1, MAX_NETWORK_SIZE + 1)),
         cell=cell, num_layers=int(rng.integers(1, 4)), bidirectional=bidirectional, bias=bool(rng.integers(2)),
-        proj_size=int(rng.integers(1, H)) if cell == "lstm" and H > 1 and rng.integers(2) else 0,
-        lengths="none" if layout == "unbatched" else ("none", "full", "random", "one")[rng.integers(4)],
-        target=("each_step", "last")[rng.integers(2)], truncate=truncate, seed=int(rng.integers(2**32)),
-        dtype=DTYPES[rng.integers(2)], loss=LOSSES[rng.integers(len(LOSSES))],
+        proj_size=int(rng.integers(1, H)) if CELL_FACTS[cell].projects and H > 1 and rng.integers(2) else 0,
+        lengths="none" if layout == "unbatched" else LENGTH_KINDS[rng.integers(len(LENGTH_KINDS))],
+        target=TARGETS[rng.integers(len(TARGETS))], truncate=truncate, seed=int(rng.integers(2**32)),
+        dtype=DTYPES[rng.integers(len(DTYPES))], loss=LOSSES[rng.integers(len(LOSSES))],
         reduction=REDUCTIONS[rng.integers(len(REDUCTIONS))], batch_first=layout == "batch_first",
         batched=layout != "unbatched", random_h0=bool(rng.integers(2)),
     )

@@ -32,6 +32,8 @@ from manual_bptt.inputs.checks import check_fits_in_memory, nbytes
 from manual_bptt.tools.extras import require
 from manual_bptt.tools.optim import SGD, Adam, clip_grad_norm, grad_norm
 from manual_bptt.inputs.overflow import NonFiniteError, all_finite
+from manual_bptt.inputs.options import DTYPES
+from manual_bptt.model.names import torch_name
 from manual_bptt.model.params import random_params_need
 from manual_bptt.tools.text import CharCorpus, sample_text
 
@@ -134,11 +136,12 @@ def train_both(text: str, config: TrainConfig, *, progress=None) -> TrainResult:
     initial = RNNParams.random(input_size=corpus.V, hidden_size=config.hidden_size, output_size=corpus.V,
                                rng=rng, dtype=dtype)
 
-    # The twin holds b in bias_ih_l0; bias_hh_l0 stays zero and out of the
-    # optimiser, or the optimiser would move b twice per step.
+    # The twin holds b in b_ih; b_hh stays zero and out of the optimiser, or the
+    # optimiser would move b twice per step.
     twin = build_twin(initial)
-    twin.rnn.bias_hh_l0.requires_grad_(False)
-    trained = [twin.rnn.weight_ih_l0, twin.rnn.weight_hh_l0, twin.rnn.bias_ih_l0, twin.out.weight, twin.out.bias]
+    rnn = {symbol: getattr(twin.rnn, torch_name(symbol, 0, 0)) for symbol in ("U", "W", "b_ih", "b_hh")}
+    rnn["b_hh"].requires_grad_(False)
+    trained = [rnn["U"], rnn["W"], rnn["b_ih"], twin.out.weight, twin.out.bias]    # U, W, b, V, c
     optimizer_torch = torch_optimizer(config, trained)
     optimizer_numpy = numpy_optimizer(config)
 
@@ -271,7 +274,7 @@ def parser() -> argparse.ArgumentParser:
                    help="SGD's momentum, in [0, 1)")
     p.add_argument("--clip", type=_number(minimum=0), default=defaults.clip,
                    help="max gradient norm, >= 0; 0 for none")
-    p.add_argument("--dtype", choices=("float64", "float32"), default=defaults.dtype)
+    p.add_argument("--dtype", choices=DTYPES, default=defaults.dtype)
     p.add_argument("--seed", type=_integer(0), default=defaults.seed)
     p.add_argument("--out", help="write the loss curves here (.png, .svg, .pdf)")
     p.add_argument("--sample", type=_integer(0), default=300, help="characters to generate at the end, >= 0")

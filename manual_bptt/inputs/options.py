@@ -17,15 +17,36 @@ rejects a misspelt keyword, or one the kind of params cannot use, naming it; the
 values themselves are checked with the arrays, in validation.py and
 network_validation.py. `takes_options` gives such a function a signature that
 lists every keyword, for help() and editors.
+
+The allowed values of every option are the tuples below, and nowhere else: the
+validation, the command line's choices, the sweep's and the strategies' draws and
+the kit's pinned options read them. So do the values of a random problem's recipe
+that are no keyword of bptt (CELLS, LAYOUTS, LENGTH_KINDS, DTYPES).
 """
 
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
+from ..model.names import CELL_NAMES, ELMAN_CELLS
 from ..model.network_params import NetworkParams
 from ..model.params import RNNParams
+
+#: φ of the one-layer Elman RNN: the nonlinearities of nn.RNN's cells (names.py).
+NONLINEARITIES = tuple(ELMAN_CELLS)
+LOSSES = ("cross_entropy", "mse")
+REDUCTIONS = ("sum", "mean")
+#: A label per step, or one per sequence read off the final state.
+TARGETS = ("each_step", "last")
+#: A network's cell: PyTorch's mode names (names.py).
+CELLS = CELL_NAMES
+#: How x and y are laid out: (T, B, ·), (B, T, ·) (batch_first=True), or (T, ·) without a batch.
+LAYOUTS = ("time_major", "batch_first", "unbatched")
+#: The lengths of a random network problem: none given, every length T, each drawn in [1, T], every length 1.
+LENGTH_KINDS = ("none", "full", "random", "one")
+#: The parameters' dtypes, by name.
+DTYPES = ("float64", "float32")
 
 #: The keywords only a NetworkParams can use, and the one only an RNNParams can.
 NETWORK_ONLY = ("lengths", "target", "truncate")
@@ -34,7 +55,7 @@ RNN_ONLY = ("nonlinearity",)
 
 @dataclass(frozen=True)
 class Options:
-    """The keywords of a problem (see the module docstring); `given` names those passed explicitly."""
+    """The keywords of a problem (see the module docstring)."""
 
     nonlinearity: str = "tanh"
     loss: str = "cross_entropy"
@@ -43,7 +64,6 @@ class Options:
     lengths: object = None
     target: str = "each_step"
     truncate: int | None = None
-    given: frozenset = field(default=frozenset(), repr=False, compare=False)
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -64,13 +84,13 @@ class Options:
                 if network:
                     raise ValueError(
                         f"{name}: not an option for a NetworkParams, whose cell says it "
-                        f"(cell='rnn_tanh' or 'rnn_relu'); got {name}={keywords[name]!r}"
+                        f"(cell={' or '.join(map(repr, ELMAN_CELLS.values()))}); got {name}={keywords[name]!r}"
                     )
                 raise ValueError(
                     f"{name}: an option of networks; expected params to be a NetworkParams, got an RNNParams "
                     f"with {name}={keywords[name]!r} (NetworkParams.from_rnn_params(params, nonlinearity=...) converts it)"
                 )
-        return cls(**keywords, given=frozenset(keywords))
+        return cls(**keywords)
 
     @classmethod
     def for_params(cls, function: str, params, keywords: dict) -> tuple[bool, "Options"]:
@@ -84,19 +104,9 @@ class Options:
         network = isinstance(params, NetworkParams)
         return network, cls.parse(function, keywords, network=network)
 
-    def rnn_keywords(self) -> dict:
-        """The keywords of the single-layer Elman `bptt`."""
-        return dict(nonlinearity=self.nonlinearity, loss=self.loss, reduction=self.reduction,
-                    batch_first=self.batch_first)
-
-    def network_keywords(self) -> dict:
-        """The keywords of a network's `bptt`."""
-        return dict(lengths=self.lengths, target=self.target, truncate=self.truncate, loss=self.loss,
-                    reduction=self.reduction, batch_first=self.batch_first)
-
 
 #: The keywords, read once: every call of bptt parses its keywords against them.
-_NAMES = tuple(f.name for f in fields(Options) if f.name != "given")
+_NAMES = tuple(f.name for f in fields(Options))
 
 
 def takes_options(function):

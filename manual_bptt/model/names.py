@@ -1,4 +1,4 @@
-"""One table: the derivation's symbols ↔ PyTorch's parameter names, and the gate layouts.
+"""One table: the derivation's symbols ↔ PyTorch's parameter names, and what each cell is.
 
 For layer l (0-based) and direction d (0 forward, 1 reverse), every recurrent
 module of PyTorch names its parameters `{prefix}_l{l}` + ("_reverse" if d == 1):
@@ -18,7 +18,10 @@ first layer. The output layer is `head`:
     c            head.bias    (O,)
 
 Every other module (the parameters, the twin, the report) names things through
-this module, so the mapping lives here and nowhere else.
+this module, so the mapping lives here and nowhere else: `torch_name`, `layer_keys`,
+`network_names` and `HEAD_SYMBOLS` write a name, `slot_of` reads one. `CELL_FACTS`
+says, per cell, its gates, its states (only the LSTM has a c), whether it projects
+(only the LSTM) and an Elman cell's φ, so that no module asks `cell == "lstm"`.
 """
 
 from __future__ import annotations
@@ -26,14 +29,36 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-#: PyTorch's mode names for the cells, and their stacked gate blocks in PyTorch's order.
-GATES = {
-    "rnn_tanh": ("a",),
-    "rnn_relu": ("a",),
-    "lstm": ("i", "f", "g", "o"),
-    "gru": ("r", "z", "n"),
+
+@dataclass(frozen=True)
+class CellFacts:
+    """What a cell is, for code that holds its mode name and not the cell object.
+
+    gates:        its stacked gate blocks, in PyTorch's order (G = len(gates))
+    states:       what it carries from step to step, in the order of h0's tuple: an LSTM's h and c
+    projects:     whether h(t) may be projected, h(t) = W_hr m(t) (PyTorch's proj_size > 0)
+    nonlinearity: nn.RNN's φ for an Elman cell, None for a gated one
+    """
+
+    gates: tuple[str, ...]
+    states: tuple[str, ...]
+    projects: bool = False
+    nonlinearity: str | None = None
+
+
+#: PyTorch's mode names for the cells, and what each is: one row a cell. The cells of
+#: manual_bptt.fast.cells and manual_bptt.reference read their `state_names` here.
+CELL_FACTS = {
+    "rnn_tanh": CellFacts(gates=("a",), states=("h",), nonlinearity="tanh"),
+    "rnn_relu": CellFacts(gates=("a",), states=("h",), nonlinearity="relu"),
+    "lstm": CellFacts(gates=("i", "f", "g", "o"), states=("h", "c"), projects=True),
+    "gru": CellFacts(gates=("r", "z", "n"), states=("h",)),
 }
-CELL_NAMES = tuple(GATES)
+CELL_NAMES = tuple(CELL_FACTS)
+#: Each cell's stacked gate blocks in PyTorch's order (a view of CELL_FACTS).
+GATES = {cell: facts.gates for cell, facts in CELL_FACTS.items()}
+#: The Elman cell of each φ: the one-layer RNN with nonlinearity φ is a network of this cell.
+ELMAN_CELLS = {facts.nonlinearity: cell for cell, facts in CELL_FACTS.items() if facts.nonlinearity is not None}
 #: PyTorch's `module.mode` → the cell's name here (nn.RNN's mode carries its nonlinearity).
 MODE_CELLS = {"RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu", "LSTM": "lstm", "GRU": "gru"}
 
@@ -42,7 +67,7 @@ LAYER_SYMBOLS = {"U": "weight_ih", "W": "weight_hh", "b_ih": "bias_ih", "b_hh": 
 #: Derivation symbol → PyTorch's name, for the output layer.
 HEAD_SYMBOLS = {"V": "head.weight", "c": "head.bias"}
 
-_LAYER_NAME = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?$")
+_LAYER_NAME = re.compile(rf"^({'|'.join(LAYER_SYMBOLS.values())})_l(\d+)(_reverse)?$")
 _SYMBOL_OF_PREFIX = {prefix: symbol for symbol, prefix in LAYER_SYMBOLS.items()}
 
 
@@ -78,13 +103,18 @@ def layer_symbols(*, bias: bool, proj_size: int) -> tuple[str, ...]:
     return symbols + (("W_hr",) if proj_size > 0 else ())
 
 
+def layer_keys(layer: int, direction: int, *, bias: bool, proj_size: int) -> tuple[str, ...]:
+    """PyTorch's names of one layer and direction, in its order: ('weight_ih_l0', 'weight_hh_l0', ...)."""
+    return tuple(torch_name(symbol, layer, direction) for symbol in layer_symbols(bias=bias, proj_size=proj_size))
+
+
 def network_names(*, num_layers: int, bidirectional: bool, bias: bool, proj_size: int) -> tuple[str, ...]:
     """Every parameter name of a network, in the order of PyTorch's state_dict, then the head."""
     directions = 2 if bidirectional else 1
     names = [
-        torch_name(symbol, layer, direction)
+        name
         for layer in range(num_layers)
         for direction in range(directions)
-        for symbol in layer_symbols(bias=bias, proj_size=proj_size)
+        for name in layer_keys(layer, direction, bias=bias, proj_size=proj_size)
     ]
     return tuple(names) + tuple(HEAD_SYMBOLS.values())

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..model.names import CELL_FACTS, ELMAN_CELLS
 from .step import StepGrads
 
 
@@ -51,10 +52,9 @@ class ElmanStep:
 class ElmanCell:
     """One state, h; φ is tanh (nn.RNN's default) or relu."""
 
-    state_names = ("h",)
-
     def __init__(self, nonlinearity: str):
         self.nonlinearity = nonlinearity
+        self.state_names = CELL_FACTS[ELMAN_CELLS[nonlinearity]].states      # ("h",)
         self.phi, self.phi_derivative = NONLINEARITIES[nonlinearity]
 
     def step_forward(self, w, x: np.ndarray, state: dict) -> tuple[dict, ElmanStep]:

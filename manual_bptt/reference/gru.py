@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..model.names import CELL_FACTS
 from .step import StepGrads, sigmoid
 
 
@@ -44,7 +45,7 @@ class GRUStep:
 class GRUCell:
     """One state, h."""
 
-    state_names = ("h",)
+    state_names = CELL_FACTS["gru"].states                        # ("h",)
 
     def step_forward(self, w, x: np.ndarray, state: dict) -> tuple[dict, GRUStep]:
         h_prev = state["h"]

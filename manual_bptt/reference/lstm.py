@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..model.names import CELL_FACTS
 from .step import StepGrads, sigmoid
 
 
@@ -47,7 +48,7 @@ class LSTMStep:
 class LSTMCell:
     """Two states, h and c; h is projected by W_hr when the layer has one."""
 
-    state_names = ("h", "c")
+    state_names = CELL_FACTS["lstm"].states                       # ("h", "c")
 
     def step_forward(self, w, x: np.ndarray, state: dict) -> tuple[dict, LSTMStep]:
         h_prev, c_prev = state["h"], state["c"]

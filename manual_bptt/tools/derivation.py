@@ -176,7 +176,9 @@ class HiddenJacobian:
     """∂h(t)/∂h(k) = Π_{j=k+1..t} diag(φ'(a(j))) W, one (H, H) matrix per batch element.
 
     matrix: (B, H, H), or (H, H) for an unbatched x; entry [.., i, j] is
-    ∂h(t)_i / ∂h(k)_j. `np.asarray(jacobian)` gives the matrix.
+    ∂h(t)_i / ∂h(k)_j. `np.asarray(jacobian)` gives the matrix;
+    `manual_bptt.tools.plotting.plot_hidden_jacobian(jacobian)` draws it (the maths never
+    imports the plotting: the dependency points one way).
     """
 
     matrix: np.ndarray
@@ -207,12 +209,6 @@ class HiddenJacobian:
     def spectral_norm(self) -> np.ndarray:
         """The largest singular value ‖∂h(t)/∂h(k)‖₂: (B,), or a scalar unbatched."""
         return self.singular_values[..., 0]
-
-    def plot(self, *, n: int = 0):
-        """A matplotlib Figure: the matrix of batch element n and the singular values (needs matplotlib)."""
-        from .plotting import plot_hidden_jacobian
-
-        return plot_hidden_jacobian(self, n=n)
 
 
 def hidden_jacobian(

@@ -33,7 +33,7 @@ from ..fast.network import TimeOrder, network_backward, network_forward_checked,
 from ..inputs.network_validation import check_network_problem
 from ..inputs.options import Options, takes_options
 from ..inputs.overflow import NonFiniteError, all_finite
-from ..model.names import slot_of
+from ..model.names import HEAD_SYMBOLS, slot_of, torch_name
 from ..model.network_params import NetworkParams
 from ..model.readout import readout
 from .derivation import HiddenJacobian, check_steps
@@ -160,7 +160,8 @@ def state_jacobian_overflow(problem, t: int, k: int, layer: int, direction: int,
 
 
 @takes_options
-def network_contributions(params: NetworkParams, x, y, h0=None, *, wrt: str = "weight_hh_l0", **options) -> np.ndarray:
+def network_contributions(params: NetworkParams, x, y, h0=None, *, wrt: str = torch_name("W", 0, 0),
+                          **options) -> np.ndarray:
     """(T, T, *shape of wrt): [t-1, k-1] = the term of ∂L(t)/∂wrt through step k.
 
     wrt: a recurrent weight's name (weight_ih_l*, weight_hh_l*, bias_*, weight_hr_l*,
@@ -174,7 +175,7 @@ def network_contributions(params: NetworkParams, x, y, h0=None, *, wrt: str = "w
     index = slot.layer * p.num_directions + slot.direction
     T = problem.T
     terms = np.zeros((T, T) + p[wrt].shape, dtype=p.dtype)
-    r = readout(p["head.weight"], p["head.bias"], network_forward_checked(problem).top, problem.y,
+    r = readout(p[HEAD_SYMBOLS["V"]], p[HEAD_SYMBOLS["c"]], network_forward_checked(problem).top, problem.y,
                 loss=problem.loss, reduction=problem.reduction)
     whole = r.h_top                                                  # ∂L/∂h_top, every L(t)
     order = TimeOrder(problem)

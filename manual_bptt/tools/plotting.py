@@ -141,7 +141,7 @@ def plot_hidden_jacobian(jacobian, *, n: int = 0):
     if not 0 <= n < batch.shape[0]:
         raise ValueError(f"n: expected a batch element in [0, {batch.shape[0]}), got {n}")
     t, k = jacobian.t, jacobian.k
-    fig, axes = new_figure(1, 2, purpose="HiddenJacobian.plot")
+    fig, axes = new_figure(1, 2, purpose="plot_hidden_jacobian")
     shown = batch[n]
     bound = float(np.abs(shown).max()) or 1.0
     image = axes[0, 0].imshow(shown, cmap="RdBu_r", vmin=-bound, vmax=bound, interpolation="nearest")

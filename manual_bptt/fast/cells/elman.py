@@ -18,15 +18,15 @@ from __future__ import annotations
 import numpy as np
 
 from ...model import activations
+from ...model.names import CELL_FACTS, ELMAN_CELLS
 
 
 class ElmanCell:
     """tanh or relu; one gate block (G = 1), one state (h)."""
 
-    state_names = ("h",)
-
     def __init__(self, nonlinearity: str):
         self.nonlinearity = nonlinearity
+        self.state_names = CELL_FACTS[ELMAN_CELLS[nonlinearity]].states      # ("h",)
 
     def input_bias(self, w):
         """What joins U x(t) before the loop: all of b = b_ih + b_hh (None without biases)."""

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...model.names import CELL_FACTS
 from .chunks import time_chunks
 
 
 class GRUCell:
     """Three gate blocks (G = 3), one state (h)."""
 
-    state_names = ("h",)
+    state_names = CELL_FACTS["gru"].states                        # ("h",)
 
     def input_bias(self, w):
         """b_ih, plus the r and z blocks of b_hh (they add to the pre-activation like b_ih does)."""
@@ -119,8 +120,7 @@ class GRUTrace:
         # A few steps at a time, with one scratch block in cache (chunks.py).
         self.to_da = self.ax.reshape(T, 3, B, H)
         steps = time_chunks(T, B * H)
-        # Kept on the trace like its other buffers (tests/test_traces.py checks their dtype).
-        self.scratch = scratch = np.empty((steps[0].stop, B, H), dtype=self.ax.dtype)
+        scratch = np.empty_like(self.hn[:steps[0].stop])              # (n, B, H) in hn's dtype, by construction
         for s in steps:
             r, z, n = self.gm[s, 0], self.gm[s, 1], self.gm[s, 2]
             to_r, to_z, to_n = self.to_da[s, 0], self.to_da[s, 1], self.to_da[s, 2]

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...model.names import CELL_FACTS
 from .chunks import time_chunks
 
 
 class LSTMCell:
     """Four gate blocks (G = 4), two states (h, c); h is projected when W_hr is present."""
 
-    state_names = ("h", "c")
+    state_names = CELL_FACTS["lstm"].states                       # ("h", "c")
 
     def input_bias(self, w):
         return None if w.b_ih is None else w.b_ih + w.b_hh
@@ -107,8 +108,7 @@ class LSTMTrace:
         # A few steps at a time, so that the two scratch blocks stay in cache (chunks.py); at the
         # large size in float64 this took 302 ms in one go with (T, B, 4H) temporaries, 57 ms now.
         steps = time_chunks(T, B * H)
-        # Kept on the trace like its other buffers (tests/test_traces.py checks their dtype).
-        self.scratch = scratch = np.empty((2, steps[0].stop, B, H), dtype=self.gate.dtype)
+        scratch = np.empty_like(self.tanh_c, shape=(2, steps[0].stop, B, H))   # tanh_c's dtype, by construction
         for s in steps:
             i, f, g, o = (self.gate[s, :, k * H:(k + 1) * H] for k in range(4))
             tc, c_prev = self.tanh_c[s], self.c[s]
