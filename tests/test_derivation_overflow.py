@@ -109,6 +109,8 @@ def test_lag_profile_refuses_non_finite_sizes_and_names_an_overflowing_sum():
     norms[2, 1] = np.nan
     with pytest.raises(ValueError, match=r"^norms: expected finite term sizes, got nan at \[2, 1\]"):
         lag_profile(norms)
+    with pytest.raises(ValueError, match=r"^norms: expected a \(T, T\) array of term sizes, got rows of different lengths"):
+        lag_profile([[1.0], [1.0, 2.0]])                          # ragged rows: NumPy's own error named no argument
     huge = np.diag(np.full(3, 1e308))                              # every size finite, Σ over the diagonal not
     error = raised(lag_profile, huge)
     assert "lag d = 0 overflowed" in str(error)

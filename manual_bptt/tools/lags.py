@@ -29,7 +29,10 @@ def lag_profile(norms) -> np.ndarray:
     the sum of the d-th diagonal below the main one, the lag d = t − k.
     A table with NaN or infinity is a ValueError; a sum that overflows a NonFiniteError.
     """
-    norms = np.asarray(norms)
+    try:
+        norms = np.asarray(norms)
+    except ValueError as error:                                     # a ragged list of rows
+        raise ValueError("norms: expected a (T, T) array of term sizes, got rows of different lengths") from error
     if norms.ndim != 2 or norms.shape[0] != norms.shape[1]:
         raise ValueError(f"norms: expected a (T, T) array, got shape {norms.shape}")
     if norms.dtype.kind not in "fiu":

@@ -210,7 +210,7 @@ def _check_state(name: str, state, p: np.ndarray) -> None:
     """An optimiser's kept array for a parameter must still fit it (same shape and dtype)."""
     if state is not None and (np.shape(state) != p.shape or getattr(state, "dtype", None) != p.dtype):
         raise ValueError(
-            f"{name}: the optimiser's state for this parameter is {getattr(state, 'dtype', type(state).__name__)} "
+            f"params: the optimiser's state {name} is {getattr(state, 'dtype', type(state).__name__)} "
             f"{np.shape(state)}, the parameter is {p.dtype} {p.shape}: use one optimiser per set of parameters"
         )
 
