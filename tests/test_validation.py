@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import pytest
 
-import manual_bptt.fast.rnn
+import manual_bptt.fast.network
 from manual_bptt import RNNParams, bptt, rnn_forward
 from manual_bptt.verification.problems import random_problem
 
@@ -108,8 +108,8 @@ def no_computation(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("a computation ran before the input was checked")
 
-    monkeypatch.setattr(manual_bptt.fast.rnn, "_forward", forbidden)
-    monkeypatch.setattr(manual_bptt.fast.rnn, "_backward", forbidden)
+    monkeypatch.setattr(manual_bptt.fast.network, "sequence_forward", forbidden)   # the engine bptt and rnn_forward run
+    monkeypatch.setattr(manual_bptt.fast.network, "sequence_backward", forbidden)
     try:
         import torch_reference.autograd
         import torch_reference.twin

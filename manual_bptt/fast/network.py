@@ -9,6 +9,11 @@ layer's outputs (or of h_n); the engine turns ∂L/∂h of a layer into that lay
 weight gradients and its ∂L/∂input, which is ∂L/∂h of the layer below
 ("dx of layer l is dh of layer l-1"); the reverse direction's gradients are
 flipped back per sequence like its outputs.
+
+The engine runs a `Stack`: a cell, the weights of every layer and direction, the
+head. A NetworkParams gives one (`Stack.of`); so does the derivation's one-layer
+RNNParams (fast/rnn.py), the same engine with one layer, one direction and the
+names U, W, b, V, c.
 """
 
 from __future__ import annotations
@@ -22,20 +27,50 @@ from ..inputs.network_validation import NetworkProblem, check_network_problem
 from ..inputs.options import Options
 from ..inputs.overflow import NonFiniteError, all_finite
 from ..model.names import HEAD_SYMBOLS, torch_name
-from ..model.network_params import NetworkGrads
-from ..model.readout import readout
+from ..model.network_params import LayerWeights, NetworkGrads, NetworkParams
+from ..model.readout import ReadoutGrads, readout
 from .cells import cell_for
 from .sequence import sequence_backward, sequence_forward
 
 
 @dataclass
-class NetworkCache:
-    """Every layer and direction's SequenceCache (index l·D + d, in its own time order),
-    the top layer's outputs (T, B, D·H_out) in natural time order, and the problem."""
+class Stack:
+    """What the engine runs: a cell, the weights of every layer and direction (index l·D + d)
+    and the head o = V h_top + c. Built per call, never changed (not frozen: a frozen
+    dataclass costs a microsecond more to build, 1% of the smallest bench_rnn.py row)."""
 
-    problem: NetworkProblem
+    cell: object
+    layers: tuple[LayerWeights, ...]
+    num_directions: int
+    V: np.ndarray
+    c: np.ndarray
+
+    @classmethod
+    def of(cls, p: NetworkParams) -> "Stack":
+        """The stack of a NetworkParams."""
+        D = p.num_directions
+        layers = tuple(p.layer(layer, direction) for layer in range(p.num_layers) for direction in range(D))
+        return cls(cell=cell_for(p.cell), layers=layers, num_directions=D,
+                   V=p[HEAD_SYMBOLS["V"]], c=p[HEAD_SYMBOLS["c"]])
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers) // self.num_directions
+
+    @property
+    def output_hidden_size(self) -> int:
+        """H_out, the size of h(t): W is (G·H, H_out)."""
+        return self.layers[0].W.shape[1]
+
+
+@dataclass
+class NetworkCache:
+    """Every layer and direction's SequenceCache (index l·D + d, in its own time order)
+    and the top layer's outputs (T, B, D·H_out) in natural time order."""
+
     layers: list
     top: np.ndarray
+    num_directions: int
 
     def final_state(self) -> np.ndarray:
         """h_n of the top layer, both directions concatenated: (B, D·H_out).
@@ -44,31 +79,54 @@ class NetworkCache:
         direction's final state: the forward direction at each sequence's own last step,
         the reverse direction after step 1.
         """
-        p = self.problem.params
-        D = p.num_directions
-        tops = self.layers[-D:]
+        tops = self.layers[-self.num_directions:]
         return np.concatenate([cache.h[-1] for cache in tops], axis=-1)
+
+
+@dataclass
+class StackGrads:
+    """The readout's L, ∂L/∂V, ∂L/∂c; per layer and direction (index l·D + d) the weights'
+    gradients by symbol and ∂L/∂state(0); ∂L/∂x, time-major."""
+
+    readout: ReadoutGrads
+    weights: list
+    state0: list
+    x: np.ndarray
+
+
+def stack_bptt(stack: Stack, x: np.ndarray, y: np.ndarray, state0: list, *, loss: str, reduction: str,
+               target: str = "each_step", mask: np.ndarray | None = None, truncate: int | None = None,
+               order: "TimeOrder | None" = None) -> StackGrads:
+    """The forward pass, the readout and the backward pass of a stack, on validated time-major arrays.
+
+    state0: per layer and direction, a tuple like the cell's state of (B, ·) arrays;
+    order:  the reverse direction's time order (None: no lengths, each sequence reversed whole).
+    """
+    order = TimeOrder() if order is None and stack.num_directions > 1 else order
+    cache = stack_forward(stack, x, state0, mask, order)
+    if target == "each_step":
+        scored = None if mask is None else mask[..., 0]
+        r = readout(stack.V, stack.c, cache.top, y, loss=loss, reduction=reduction, scored=scored)
+        dtop, dfinal = r.h_top, None
+    else:
+        r = readout(stack.V, stack.c, cache.final_state(), y, loss=loss, reduction=reduction)
+        dtop, dfinal = None, r.h_top
+    weights, dstate0, dx = stack_backward(stack, cache, dtop, dfinal, truncate, order)
+    return StackGrads(readout=r, weights=weights, state0=dstate0, x=dx)
 
 
 def network_bptt(params, x, y, h0, options: Options) -> tuple[float, NetworkGrads]:
     """L and ∂L/∂ every parameter, h0 (c0) and x, for a NetworkParams (`manual_bptt.bptt` calls this)."""
     problem = check_network_problem(params, x, y, h0, options)
-    cache = network_forward_checked(problem)
     p = problem.params
-    if problem.target == "each_step":
-        scored = None if problem.mask is None else problem.mask[..., 0]
-        r = readout(p["head.weight"], p["head.bias"], cache.top, problem.y,
-                    loss=problem.loss, reduction=problem.reduction, scored=scored)
-        dtop, dfinal = r.h_top, None
-    else:
-        r = readout(p["head.weight"], p["head.bias"], cache.final_state(), problem.y,
-                    loss=problem.loss, reduction=problem.reduction)
-        dtop, dfinal = None, r.h_top
-    grads = network_backward(problem, cache, dtop, dfinal)
-    grads[HEAD_SYMBOLS["V"]], grads[HEAD_SYMBOLS["c"]] = r.V, r.c
+    g = stack_bptt(Stack.of(p), problem.x, problem.y, [problem.initial_state(i) for i in range(len(problem.state0))],
+                   loss=problem.loss, reduction=problem.reduction, target=problem.target, mask=problem.mask,
+                   truncate=problem.truncate, order=TimeOrder(problem))
+    grads = _named(p, g.weights, g.state0, g.x)
+    grads[HEAD_SYMBOLS["V"]], grads[HEAD_SYMBOLS["c"]] = g.readout.V, g.readout.c
     result = _assemble(problem, grads)
-    check_finite_network_result(problem, r.L, result, computed_by="bptt")   # once, on the results
-    return r.L, result
+    check_finite_network_result(problem, g.readout.L, result, computed_by="bptt")   # once, on the results
+    return g.readout.L, result
 
 
 def check_finite_network_result(problem: NetworkProblem, L: float, grads: NetworkGrads, *, computed_by: str) -> None:
@@ -128,59 +186,81 @@ def _where(problem: NetworkProblem, computed_by: str) -> str:
 
 def network_forward_checked(problem: NetworkProblem) -> NetworkCache:
     """The forward pass of every layer and direction, on validated arrays."""
-    p = problem.params
-    cell = cell_for(p.cell)
-    D = p.num_directions
-    order = TimeOrder(problem)
-    inputs = problem.x
+    states = [problem.initial_state(index) for index in range(len(problem.state0))]
+    return stack_forward(Stack.of(problem.params), problem.x, states, problem.mask, TimeOrder(problem))
+
+
+def stack_forward(stack: Stack, x: np.ndarray, state0: list, mask: np.ndarray | None, order: "TimeOrder") -> NetworkCache:
+    """The forward pass of every layer and direction of a stack, x: (T, B, I) time-major."""
+    cell, D = stack.cell, stack.num_directions
+    T, B = x.shape[:2]
+    inputs = x
     layers = []
-    for layer in range(p.num_layers):
+    for layer in range(stack.num_layers):
         if D == 1:
-            cache = sequence_forward(cell, p.layer(layer, 0), inputs, problem.initial_state(layer), problem.mask)
+            cache = sequence_forward(cell, stack.layers[layer], inputs, state0[layer], mask)
             layers.append(cache)
             inputs = cache.h[1:]                                    # one direction: a view, no copy
             continue
-        H_out = p.output_hidden_size
-        outputs = np.empty((problem.T, problem.B, D * H_out), dtype=p.dtype)
+        H_out = stack.output_hidden_size
+        outputs = np.empty((T, B, D * H_out), dtype=x.dtype)
         for direction in range(D):
-            cache = sequence_forward(cell, p.layer(layer, direction), order.into(direction, inputs),
-                                     problem.initial_state(layer * D + direction), problem.mask)
+            index = layer * D + direction
+            cache = sequence_forward(cell, stack.layers[index], order.into(direction, inputs), state0[index], mask)
             layers.append(cache)
             outputs[..., direction * H_out:(direction + 1) * H_out] = order.back(direction, cache.h[1:], copy=False)
         inputs = outputs                                            # both directions, concatenated
-    return NetworkCache(problem=problem, layers=layers, top=inputs)
+    return NetworkCache(layers=layers, top=inputs, num_directions=D)
 
 
 def network_backward(problem: NetworkProblem, cache: NetworkCache, dtop, dfinal) -> dict:
     """Parameter gradients by name; also sets grads['h0'] ('c0') and grads['x'] (time-major)."""
     p = problem.params
-    cell = cell_for(p.cell)
-    D, H_out = p.num_directions, p.output_hidden_size
-    order = TimeOrder(problem)
-    grads, dstate0 = {}, [None] * (p.num_layers * D)
+    weights, dstate0, dx = stack_backward(Stack.of(p), cache, dtop, dfinal, problem.truncate, TimeOrder(problem))
+    return _named(p, weights, dstate0, dx)
+
+
+def stack_backward(stack: Stack, cache: NetworkCache, dtop, dfinal, truncate: int | None,
+                   order: "TimeOrder") -> tuple[list, list, np.ndarray]:
+    """BPTT through every layer and direction, top down, from ∂L/∂(top outputs) dtop (T, B, D·H_out)
+    and/or ∂L/∂h_n dfinal (B, D·H_out). Consumes the cache. Returns per layer and direction
+    (index l·D + d) the weights' gradients by symbol and ∂L/∂state(0), and ∂L/∂x time-major."""
+    cell = stack.cell
+    D, H_out, top = stack.num_directions, stack.output_hidden_size, stack.num_layers - 1
+    weights, dstate0 = [None] * len(stack.layers), [None] * len(stack.layers)
     dabove = dtop                                                   # ∂L/∂(outputs of the layer being done)
-    for layer in range(p.num_layers - 1, -1, -1):
+    for layer in range(top, -1, -1):
         dinput = None
         for direction in range(D):
             index = layer * D + direction
             part = slice(direction * H_out, (direction + 1) * H_out)
-            dh = None if dabove is None else order.into(direction, dabove[..., part], copy=False)
+            dh = dabove if dabove is None or D == 1 else order.into(direction, dabove[..., part], copy=False)
             final = None
-            if dfinal is not None and layer == p.num_layers - 1:
+            if dfinal is not None and layer == top:
                 final = (np.ascontiguousarray(dfinal[:, part]),) + (None,) * (len(cell.state_names) - 1)
-            g = sequence_backward(cell, p.layer(layer, direction), cache.layers[index], dh, final, problem.truncate)
-            for symbol, array in g.weights.items():
-                grads[torch_name(symbol, layer, direction)] = array
-            dstate0[index] = g.state0
-            if dinput is None:                                      # ∂L/∂(this layer's input), natural order
+            g = sequence_backward(cell, stack.layers[index], cache.layers[index], dh, final, truncate)
+            weights[index], dstate0[index] = g.weights, g.state0
+            if D == 1:
+                dinput = g.x
+            elif dinput is None:                                    # ∂L/∂(this layer's input), natural order
                 dinput = order.back(direction, g.x)
             else:                                                   # the sum over directions
                 dinput += order.back(direction, g.x, copy=False)
         dabove = dinput                                             # dx of layer l is dh of layer l-1
+    return weights, dstate0, dabove
+
+
+def _named(p: NetworkParams, weights: list, dstate0: list, dx: np.ndarray) -> dict:
+    """The stack's gradients under PyTorch's names, with 'h0' ('c0' for the LSTM) and 'x'."""
+    D = p.num_directions
+    grads = {torch_name(symbol, layer, direction): array
+             for index, by_symbol in enumerate(weights)
+             for layer, direction in [divmod(index, D)]
+             for symbol, array in by_symbol.items()}
     grads["h0"] = np.stack([d[0] for d in dstate0])
-    if len(cell.state_names) > 1:
+    if len(dstate0[0]) > 1:
         grads["c0"] = np.stack([d[1] for d in dstate0])
-    grads["x"] = dabove
+    grads["x"] = dx
     return grads
 
 
@@ -197,15 +277,15 @@ def _assemble(problem: NetworkProblem, grads: dict) -> NetworkGrads:
 class TimeOrder:
     """Time order per direction: forward as given; reverse = each sequence's real steps reversed.
 
-    Without lengths the reverse order is x[::-1]. With lengths, step t of sequence n
-    (t < length n) goes to position length_n - 1 - t and padded steps stay where they
-    are, so every sequence starts at its own last real step and the padding stays at
+    Without lengths (or with problem=None) the reverse order is x[::-1]. With lengths, step t
+    of sequence n (t < length n) goes to position length_n - 1 - t and padded steps stay where
+    they are, so every sequence starts at its own last real step and the padding stays at
     the end, where the mask holds the state. The map is its own inverse.
     """
 
-    def __init__(self, problem: NetworkProblem):
+    def __init__(self, problem: NetworkProblem | None = None):
         self.index = None
-        if problem.lengths is not None and problem.mask is not None:
+        if problem is not None and problem.lengths is not None and problem.mask is not None:
             T, B = problem.T, problem.B
             t = np.arange(T)[:, None]
             n = problem.lengths[None, :]

@@ -1,31 +1,25 @@
-"""Forward pass and back-propagation through time for the Elman RNN.
+"""`bptt` for both kinds of params; the derivation's one-layer Elman RNN as a one-layer network.
 
-The model, for t = 1 … T, with h(0) = h0 (zeros when not given):
+The model of an RNNParams, for t = 1 … T, with h(0) = h0 (zeros when not given):
 
     a(t) = U x(t) + W h(t-1) + b
     h(t) = φ(a(t))                      φ = tanh or relu
     o(t) = V h(t) + c
     L    = Σ_t L(t)                     (see losses.py for L(t) and "mean")
 
-Index convention, used throughout: Python index i of x, a, o, y is time step
-t = i + 1 (x[0] is x(1)); h has one more row, h[t] is h(t) and h[0] is h(0).
-All arrays here are time-major and batched: (T, B, ...).
-
-Back-propagation through time (section 6.9 of the source derivation) written as
-the O(T) recursion that evaluates its sum over k: the gradient carried back
-into step t is
+is nn.RNN with one layer and one direction followed by nn.Linear: U = weight_ih_l0,
+W = weight_hh_l0, b = bias_ih_l0 + bias_hh_l0, V = head.weight, c = head.bias. So it
+runs the network engine (network.py, sequence.py, cells/elman.py) on that stack, with
+b_ih = b and b_hh = 0; ∂L/∂b is ∂L/∂b_ih = Σ_t ∂L/∂a(t). The recursion, section 6.9
+of the source derivation as the O(T) loop that evaluates its sum over k, is the Elman
+cell's step (cells/elman.py) run by sequence.py:
 
     ∂L/∂h(t) = Vᵀ ∂L(t)/∂o(t)  +  Wᵀ ∂L/∂a(t+1)      (the second term is 0 for t = T)
     ∂L/∂a(t) = φ'(a(t)) ⊙ ∂L/∂h(t)
 
-and each parameter collects, over every step, the immediate partial of that
-step (h(t-1) held fixed):
-
-    ∂L/∂W = Σ_t ∂L/∂a(t) h(t-1)ᵀ     ∂L/∂U = Σ_t ∂L/∂a(t) x(t)ᵀ     ∂L/∂b = Σ_t ∂L/∂a(t)
-    ∂L/∂V = Σ_t ∂L(t)/∂o(t) h(t)ᵀ    ∂L/∂c = Σ_t ∂L(t)/∂o(t)
-
-Only the recursion runs as a Python loop; every sum over t is one matrix
-product over all T·B rows at once.
+Index convention, used throughout: Python index i of x, a, o, y is time step
+t = i + 1 (x[0] is x(1)); h has one more row, h[t] is h(t) and h[0] is h(0).
+All arrays here are time-major and batched: (T, B, ...).
 """
 
 from __future__ import annotations
@@ -37,11 +31,10 @@ import numpy as np
 from ..inputs.options import Options, takes_options
 from ..inputs.overflow import all_finite, check_finite_result, locate_overflow
 from ..inputs.validation import check_problem
-from ..model import activations, losses
-from ..model.network_params import NetworkGrads
+from ..model.network_params import LayerWeights, NetworkGrads
 from ..model.params import RNNGrads, RNNParams
-from ..model.reductions import column_sums
-from .network import network_bptt
+from .cells import cell_for
+from .network import Stack, TimeOrder, network_bptt, stack_bptt, stack_forward
 
 
 @dataclass
@@ -118,76 +111,37 @@ def bptt(params, x, y, h0=None, **options) -> tuple[float, RNNGrads | NetworkGra
         if network:
             return network_bptt(params, x, y, h0, options)
         problem = check_problem(params, x, y, h0, options)
-        cache = _forward(problem.params, problem.x, problem.h0, problem.nonlinearity)
-        # The cache is bptt's own and dropped on return, so its buffers are reused:
-        # o becomes ∂L/∂o and a becomes φ'(a) (peak memory stays near the activations).
-        L, do = losses.loss_and_grad(problem.loss, problem.reduction, cache.o, problem.y, overwrite_o=True)
-        g = _backward(problem.params, cache, do)
+        p = problem.params
+        g = stack_bptt(elman_stack(p, problem.nonlinearity), problem.x, problem.y, [(_initial_state(p, problem.B, problem.h0),)],
+                       loss=problem.loss, reduction=problem.reduction)
+        (layer,), ((dh0,),) = g.weights, g.state0
         grads = RNNGrads(
-            U=g["U"], W=g["W"], V=g["V"], b=g["b"], c=g["c"],
-            h0=problem.h0_to_caller_layout(g["h0"]),
-            x=problem.to_caller_layout(g["x"]),
+            U=layer["U"], W=layer["W"], V=g.readout.V, b=layer["b_ih"], c=g.readout.c,
+            h0=problem.h0_to_caller_layout(dh0),
+            x=problem.to_caller_layout(g.x),
         )
-        check_finite_result(problem, L, grads, computed_by="bptt")       # once, on the results: no cost per step
-        return L, grads
+        check_finite_result(problem, g.readout.L, grads, computed_by="bptt")   # once, on the results: no cost per step
+        return g.readout.L, grads
+
+
+def elman_stack(p: RNNParams, nonlinearity: str) -> Stack:
+    """The one-layer, one-direction Elman network of an RNNParams: b_ih = b, b_hh = 0 (b = b_ih + b_hh)."""
+    layer = LayerWeights(U=p.U, W=p.W, b_ih=p.b, b_hh=np.zeros_like(p.b))
+    return Stack(cell=cell_for(f"rnn_{nonlinearity}"), layers=(layer,), num_directions=1, V=p.V, c=p.c)
+
+
+def _initial_state(p: RNNParams, B: int, h0: np.ndarray | None) -> np.ndarray:
+    """h(0): (B, H), zeros when h0 was not given."""
+    return np.zeros((B, p.hidden_size), dtype=p.dtype) if h0 is None else h0
 
 
 def _forward(p: RNNParams, x: np.ndarray, h0: np.ndarray | None, nonlinearity: str) -> RNNCache:
-    """The forward pass on validated, time-major arrays x: (T, B, I), h0: (B, H) or None."""
-    T, B, I = x.shape
-    H, O = p.hidden_size, p.output_size
-    h = np.empty((T + 1, B, H), dtype=p.dtype)
-    h[0] = 0 if h0 is None else h0                                   # h(0) = h0
-    a = (x.reshape(T * B, I) @ p.U.T).reshape(T, B, H)               # U x(t), all steps in one product
-    a += p.b                                                         # + b
-    WT = np.ascontiguousarray(p.W.T)                                 # Wᵀ, one (H, H) copy: BLAS is faster on it
-    # Local names, positional out= and rows as views from iteration (not a[t - 1]):
-    # each saves a lookup or a temporary in the one loop that runs T times.
-    phi, dot, add = activations.PHI[nonlinearity], np.dot, np.add
-    for a_t, h_prev, h_t in zip(a, h[:-1], h[1:]):
-        dot(h_prev, WT, h_t)                                         # W h(t-1), into h(t)'s row: no temporary
-        add(a_t, h_t, a_t)                                           # a(t) = U x(t) + b + W h(t-1)
-        phi(a_t, h_t)                                                # h(t) = φ(a(t))
-    o = (h[1:].reshape(T * B, H) @ p.V.T).reshape(T, B, O)           # V h(t), all steps in one product
+    """The forward pass on validated, time-major arrays x: (T, B, I), h0: (B, H) or None:
+    the network engine's, read off the Elman trace, then o(t) = V h(t) + c."""
+    T, B, _ = x.shape
+    stack = elman_stack(p, nonlinearity)
+    trace = stack_forward(stack, x, [(_initial_state(p, B, h0),)], None, TimeOrder()).layers[0].trace
+    h = trace.h
+    o = (h[1:].reshape(T * B, -1) @ p.V.T).reshape(T, B, -1)        # V h(t), all steps in one product
     o += p.c                                                         # o(t) = V h(t) + c
-    return RNNCache(x=x, a=a, h=h, o=o, nonlinearity=nonlinearity)
-
-
-def _backward(p: RNNParams, cache: RNNCache, do: np.ndarray) -> dict[str, np.ndarray]:
-    """Gradients (time-major) from the upstream signal do: (T, B, O), do[t-1] = ∂L/∂o(t).
-
-    Consumes the cache: its a is overwritten by φ'(a(t)), saving a (T, B, H)
-    buffer. bptt makes the cache for this call alone and drops it after.
-    """
-    x, a, h = cache.x, cache.a, cache.h
-    T, B, I = x.shape
-    H, O = p.hidden_size, p.output_size
-    rows_h, rows_h_prev = h[1:].reshape(T * B, H), h[:-1].reshape(T * B, H)
-    dphi = activations.dphi(cache.nonlinearity, a, h[1:], out=a)     # φ'(a(t)) for every t, in a's buffer
-
-    # Output layer: no recursion, one product over all T·B rows.
-    do_rows = do.reshape(T * B, O)
-    dV = do_rows.T @ rows_h                                          # Σ_t ∂L(t)/∂o(t) h(t)ᵀ
-    dc = column_sums(do_rows)                                        # Σ_t ∂L(t)/∂o(t)
-    da = (do_rows @ p.V).reshape(T, B, H)                            # for now Vᵀ ∂L(t)/∂o(t), the local part of ∂L/∂h(t)
-
-    # The recursion, t = T down to 1. Row t-1 of da holds ∂L/∂h(t) and becomes
-    # ∂L/∂a(t) in place (one (T, B, H) buffer for both); dh_next is ∂L/∂h(t-1),
-    # carried back into the step before.
-    W, dot, add, multiply = p.W, np.dot, np.add, np.multiply         # local names for the loop
-    dh_next = np.empty((B, H), dtype=p.dtype)                        # one buffer for every step (out=)
-    multiply(da[T - 1], dphi[T - 1], da[T - 1])                      # t = T: nothing is carried from T+1
-    dot(da[T - 1], W, dh_next)
-    for da_t, dphi_t in zip(da[-2::-1], dphi[-2::-1]):              # t = T-1, ..., 1
-        add(da_t, dh_next, da_t)                                     # ∂L/∂h(t) = local + carried from t+1
-        multiply(da_t, dphi_t, da_t)                                 # ∂L/∂a(t) = φ'(a(t)) ⊙ ∂L/∂h(t)
-        dot(da_t, W, dh_next)                                        # ∂L/∂h(t-1) = Wᵀ ∂L/∂a(t)
-    dh0 = dh_next                                                    # ∂L/∂h(0)
-
-    # Immediate partials of a(t), summed over t: one product each.
-    da_rows = da.reshape(T * B, H)
-    dW = da_rows.T @ rows_h_prev                                     # Σ_t ∂L/∂a(t) h(t-1)ᵀ
-    dU = da_rows.T @ x.reshape(T * B, I)                             # Σ_t ∂L/∂a(t) x(t)ᵀ
-    db = column_sums(da_rows)                                        # Σ_t ∂L/∂a(t)
-    dx = (da_rows @ p.U).reshape(T, B, I)                            # ∂L/∂x(t) = Uᵀ ∂L/∂a(t)
-    return {"U": dU, "W": dW, "V": dV, "b": db, "c": dc, "h0": dh0, "x": dx}
+    return RNNCache(x=x, a=trace.a, h=h, o=o, nonlinearity=nonlinearity)

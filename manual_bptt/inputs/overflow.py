@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from ..model import activations
+from ..model import activations, losses
 from ..model.params import RNNGrads
 
 
@@ -147,13 +147,10 @@ def product_overflow(problem, *, t: int, k: int, step: int, computed_by: str) ->
 
 
 def _step_loss(problem, o_t: np.ndarray, t: int) -> float:
-    """Σ over the batch of L(t) (unreduced: "mean" only divides, it cannot overflow)."""
-    if problem.loss == "cross_entropy":
-        z = o_t - o_t.max(axis=1, keepdims=True)                               # z = o - max o
-        picked = np.take_along_axis(z, problem.y[t - 1][:, None], axis=1)
-        return float((np.log(np.exp(z).sum(axis=1)) - picked[:, 0]).sum())    # -log softmax(o(t))[y(t)]
-    diff = o_t - problem.y[t - 1]
-    return float(0.5 * (diff * diff).sum())                                    # ½‖o(t) − y(t)‖²
+    """Σ over the batch of L(t) (unreduced: "mean" only divides, it cannot overflow), by the
+    loss of bptt itself (losses.py) on step t alone."""
+    L, _ = losses.loss_and_grad(problem.loss, "sum", o_t[None], problem.y[t - 1][None])
+    return L
 
 
 def message_head(problem, computed_by: str) -> str:

