@@ -48,13 +48,11 @@ def import_revision(revision: str, folder: Path):
 
 
 def problem_maker(package_name: str, function: str):
-    """random_problem or random_network_problem of one version, wherever its layout keeps it."""
-    for path in ("verification.problems", "problems"):
-        try:
-            return getattr(importlib.import_module(f"{package_name}.{path}"), function)
-        except ModuleNotFoundError:
-            continue
-    raise ImportError(f"{package_name} has no {function}")
+    """random_problem or random_network_problem of one version, wherever its layout keeps it
+    (verification/problems.py, or problems.py before the package had folders)."""
+    folder = Path(sys.modules[package_name].__file__).parent
+    path = "verification.problems" if (folder / "verification" / "problems.py").exists() else "problems"
+    return getattr(importlib.import_module(f"{package_name}.{path}"), function)
 
 
 def rows(only: str | None):
