@@ -537,6 +537,8 @@ def find_network(state: Mapping, *, prefix: str | None = None, head: str | None 
 
 
 def _shape(value) -> tuple | None:
+    if value is None:                                               # a key that is absent
+        return None
     try:
         return tuple(np.shape(value))
     except (TypeError, ValueError):
@@ -567,8 +569,8 @@ def _chosen(argument: str, given, candidates: list[str], *, what: str, key: str,
     if not candidates:
         raise ValueError(f"state: no {what} in the state dict: expected keys such as 'weight_ih_l0' or "
                          f"'lstm.weight_ih_l0' (PyTorch's names), got keys {list(state)[:8]}")
-    raise ValueError(f"{argument}: {len(candidates)} {what}s in the state dict: {_names(candidates)}; "
-                     f"expected one, or {argument}= naming the one to check")
+    raise ValueError(f"{argument}: {len(candidates)} candidates in the state dict, each a {what}: "
+                     f"{_names(candidates)}; expected one, or {argument}= naming the one to check")
 
 
 def _recurrent_features(inside: dict) -> int | None:
