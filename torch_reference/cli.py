@@ -45,11 +45,12 @@ from manual_bptt.verification.problems import random_network_problem, random_pro
 from manual_bptt.inputs.validation import LOSSES, NONLINEARITIES, REDUCTIONS
 
 from .autograd import compare
+from .commands import EXIT_MISSING_EXTRA
 from .loading import first_line, read_data, read_state  # noqa: F401  (first_line: the commands import it from here)
 
 #: The exit status, by outcome. 2 is argparse's own code for a usage error; 130 is
 #: the shell's for a program stopped by SIGINT (128 + 2). `bptt` adds 4, a missing extra.
-EXIT_CODES = {"agree": 0, "disagree": 1, "usage": 2, "unchecked": 3, "missing_extra": 4, "interrupted": 130}
+EXIT_CODES = {"agree": 0, "disagree": 1, "usage": 2, "unchecked": 3, "interrupted": 130}
 
 
 class Parser(argparse.ArgumentParser):
@@ -389,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         cli.error(str(error))                                     # exits with EXIT_CODES["usage"]
     except MissingExtra as missing:
         print(f"{cli.prog}: {missing}", file=sys.stderr)
-        return EXIT_CODES["missing_extra"]
+        return EXIT_MISSING_EXTRA
     print(f"problem: {problem!r}", flush=True)
     if isinstance(problem, TrainedProblem) and problem.params.num_layers > 1:
         print("note: a state dict does not record dropout; the network is checked as its eval-mode function "
