@@ -197,17 +197,18 @@ def _trained_arguments(p: argparse.ArgumentParser) -> None:
         "--bidirectional, --no-bias, --proj-size and --weight-scale are the file's")
     trained.add_argument("--weights", metavar="FILE",
                          help="a model's state dict: .pt (torch.save(model.state_dict(), FILE), read with "
-                              "weights_only=True), .npz, or .safetensors (the 'safetensors' extra) (default: none, "
-                              "a random problem)")
+                              "weights_only=True), .npz, or .safetensors (the 'safetensors' extra); None: a random "
+                              "problem (default %(default)s)")
     trained.add_argument("--prefix", metavar="P",
                          help="the recurrent module's name in the state dict, e.g. encoder.rnn "
-                              "(default: the one nn.RNN/LSTM/GRU in it)")
+                              "(None: the one nn.RNN/LSTM/GRU in it) (default %(default)s)")
     trained.add_argument("--head", metavar="N",
-                         help="the output nn.Linear's name, e.g. decoder (default: the one nn.Linear that "
-                              "takes the recurrent module's output)")
+                         help="the output nn.Linear's name, e.g. decoder (the one nn.Linear that "
+                              "takes the recurrent module's output; None: found so) (default %(default)s)")
     trained.add_argument("--data", metavar="FILE.npz",
                          help="the problem's arrays: x and y, optionally lengths, h0 and c0 (LSTM), in the layout "
-                              "--batch-first says (default: x and y drawn at the model's sizes with -T, -B, --seed)")
+                              "--batch-first says; None: x and y drawn at the model's sizes with -T, -B, --seed "
+                              "(default %(default)s)")
 
 
 #: What the weights file decides: each of these options is refused with --weights.
