@@ -203,8 +203,8 @@ def _trained_arguments(p: argparse.ArgumentParser) -> None:
                          help="the recurrent module's name in the state dict, e.g. encoder.rnn "
                               "(None: the one nn.RNN/LSTM/GRU in it) (default %(default)s)")
     trained.add_argument("--head", metavar="N",
-                         help="the output nn.Linear's name, e.g. decoder (the one nn.Linear that "
-                              "takes the recurrent module's output; None: found so) (default %(default)s)")
+                         help="the output nn.Linear's name, e.g. decoder; None: the one nn.Linear that "
+                              "takes the recurrent module's output (default %(default)s)")
     trained.add_argument("--data", metavar="FILE.npz",
                          help="the problem's arrays: x and y, optionally lengths, h0 and c0 (LSTM), in the layout "
                               "--batch-first says; None: x and y drawn at the model's sizes with -T, -B, --seed "
