@@ -178,13 +178,11 @@ def test_state_dict_keys_are_torchs_in_torchs_order_and_round_trip():
     assert not np.array_equal(from_module["weight_hh_l0"], rnn.weight_hh_l0.detach().numpy())
 
 
-def test_from_torch_refuses_dropout_and_reads_the_cell():
+def test_from_torch_keeps_dropout_and_reads_the_cell():
+    """Dropout is checked as the eval-mode function (turn 3): kept on the params, not refused."""
     rnn = torch.nn.RNN(I, H, num_layers=2, nonlinearity="relu", bias=False, dropout=0.5)
-    with pytest.raises(ValueError, match="^rnn: expected dropout=0, got dropout=0.5"):
-        NetworkParams.from_torch(rnn, torch.nn.Linear(H, O))
-    rnn.dropout = 0.0
     p = NetworkParams.from_torch(rnn, torch.nn.Linear(H, O))
-    assert (p.cell, p.bias, p.num_layers, p.dtype) == ("rnn_relu", False, 2, np.float32)
+    assert (p.cell, p.bias, p.num_layers, p.dtype, p.dropout) == ("rnn_relu", False, 2, np.float32, 0.5)
     with pytest.raises(TypeError, match="^rnn: "):
         NetworkParams.from_torch(torch.nn.Linear(2, 2), torch.nn.Linear(H, O))
 

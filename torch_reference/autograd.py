@@ -125,6 +125,8 @@ def compare(params, x, y, h0=None, *, manual=None, **options) -> GradientReport:
     network, checked = Options.for_params("compare", params, options)
     if network:
         check_network_problem(params, x, y, h0, checked)
+        if "batch_first" not in options:                  # the module's layout, said to every side
+            options = {**options, "batch_first": checked.batch_first}
     else:
         check_problem(params, x, y, h0, checked)
     name = _candidate_name(manual)
@@ -138,10 +140,14 @@ def compare(params, x, y, h0=None, *, manual=None, **options) -> GradientReport:
         compare_grads, grads, grads_ref, dtype=params.dtype, loss=L, reference_loss=L_ref,
         actual_name=name, reference_name="torch.autograd",
     )
-    report = report_of()
+    notes = ()
+    if network and params.dropout:
+        notes = (f"dropout={params.dropout:g} between layers is not applied: the network is checked as its "
+                 "eval-mode function (model.eval()), dropout's mask being random",)
+    report = report_of(notes=notes)
     if report.ok:
         return report   # within the fixed tolerances: as strict as ever, and no extra cost
-    return report_of(rounding=rounding_spread(params, x, y, h0, **options).allowances())
+    return report_of(notes=notes, rounding=rounding_spread(params, x, y, h0, **options).allowances())
 
 
 # ---- compare(manual=fn): checking someone else's bptt ------------------------------

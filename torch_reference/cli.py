@@ -13,6 +13,14 @@ a missing optional extra), and a usage error is one line on stderr,
 
 Any of the network options (--cell, --num-layers, --bidirectional, ...) makes the
 problem a network (`random_network_problem`) instead of the derivation's one layer.
+
+`--weights FILE` checks a trained model instead: FILE is a whole model's state dict
+(.pt, read with weights_only=True; .npz; .safetensors with the "safetensors" extra),
+whose recurrent module and output layer are found as `NetworkParams.from_state_dict`
+finds them (--prefix and --head name them where there are several); the cell is read
+off the shapes (--nonlinearity for an Elman RNN). x and y are drawn at the model's
+sizes (-T, -B, --seed, ...), or read from `--data FILE.npz` (x, y, and optionally
+lengths, h0, c0). The weights' dtype is checked unless --dtype is given.
 """
 
 from __future__ import annotations
@@ -21,17 +29,24 @@ import argparse
 import math
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from manual_bptt import __version__
+from manual_bptt.inputs.network_validation import check_network_problem
+from manual_bptt.inputs.options import Options
 from manual_bptt.inputs.overflow import NonFiniteError
+from manual_bptt.model.network_params import NetworkParams, find_network
+from manual_bptt.tools.extras import MissingExtra
 from manual_bptt.verification.problems import random_network_problem, random_problem, weight_scale_is_valid
 from manual_bptt.inputs.validation import LOSSES, NONLINEARITIES, REDUCTIONS
 
 from .autograd import compare
+from .commands import EXIT_MISSING_EXTRA
+from .loading import first_line, read_data, read_state  # noqa: F401  (first_line: the commands import it from here)
 
 #: The exit status, by outcome. 2 is argparse's own code for a usage error; 130 is
 #: the shell's for a program stopped by SIGINT (128 + 2). `bptt` adds 4, a missing extra.
@@ -85,13 +100,6 @@ def _number(*, minimum: float, maximum: float = math.inf, include_minimum: bool 
         return value
 
     return parse
-
-
-def first_line(error: BaseException) -> str:
-    """'TypeName: the first line of its message', for a one-line report of an error from
-    code the project does not control (a file reader, an imported module)."""
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
 #: The figure formats `save_figure` writes, by file-name suffix (any case).
@@ -156,7 +164,7 @@ def parser() -> argparse.ArgumentParser:
         epilog="exit status: 0 every gradient agrees; 1 some gradient disagrees; 2 usage error "
                "(a bad option, or sizes too large for memory); 3 the problem could not be checked "
                "(the computation overflowed, or a gradient has no meaningful digit on it); "
-               "130 stopped by Ctrl-C",
+               "4 an optional extra is missing (to read a .safetensors file); 130 stopped by Ctrl-C",
     )
     p.add_argument("--version", action="version",
                    version=f"%(prog)s {__version__} (numpy {np.__version__}, torch {torch.__version__})")
@@ -178,7 +186,145 @@ def parser() -> argparse.ArgumentParser:
                         "(1 is PyTorch's initial scale; 4 to 12 makes the problem ill-conditioned, "
                         "as a trained network can be) (default %(default)s)")
     _network_arguments(p, positive)
+    _trained_arguments(p)
     return p
+
+
+def _trained_arguments(p: argparse.ArgumentParser) -> None:
+    """--weights FILE checks a trained model; the others say where its parts and data are."""
+    trained = p.add_argument_group(
+        "a trained model", "--weights checks a model's own network and output layer; the sizes, --num-layers, "
+        "--bidirectional, --no-bias, --proj-size and --weight-scale are the file's")
+    trained.add_argument("--weights", metavar="FILE",
+                         help="a model's state dict: .pt (torch.save(model.state_dict(), FILE), read with "
+                              "weights_only=True), .npz, or .safetensors (the 'safetensors' extra); None: a random "
+                              "problem (default %(default)s)")
+    trained.add_argument("--prefix", metavar="P",
+                         help="the recurrent module's name in the state dict, e.g. encoder.rnn "
+                              "(None: the one nn.RNN/LSTM/GRU in it) (default %(default)s)")
+    trained.add_argument("--head", metavar="N",
+                         help="the output nn.Linear's name, e.g. decoder; None: the one nn.Linear that "
+                              "takes the recurrent module's output (default %(default)s)")
+    trained.add_argument("--data", metavar="FILE.npz",
+                         help="the problem's arrays: x and y, optionally lengths, h0 and c0 (LSTM), in the layout "
+                              "--batch-first says; None: x and y drawn at the model's sizes with -T, -B, --seed "
+                              "(default %(default)s)")
+
+
+#: What the weights file decides: each of these options is refused with --weights.
+FILE_DECIDES = {"input_size": "-I", "hidden_size": "-H", "output_size": "-O", "num_layers": "--num-layers",
+                "bidirectional": "--bidirectional", "no_bias": "--no-bias", "proj_size": "--proj-size",
+                "weight_scale": "--weight-scale"}
+#: What the data file decides: each of these options is refused with --data.
+DATA_DECIDES = {"seq_len": "-T", "batch": "-B", "lengths": "--lengths", "zero_h0": "--zero-h0", "seed": "--seed"}
+
+
+def given_options(argv: list[str]) -> set[str]:
+    """The destinations of the options on the command line: argv parsed again with every
+    default suppressed, so that only what was given remains (abbreviations included)."""
+    quiet = parser()
+    for action in quiet._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(quiet.parse_args(argv)))
+
+
+@dataclass(frozen=True)
+class TrainedProblem:
+    """A trained model's network and a problem for it: `problem.run(compare)`."""
+
+    params: NetworkParams = field(repr=False)
+    x: np.ndarray = field(repr=False)
+    y: np.ndarray = field(repr=False)
+    h0: object = field(repr=False)
+    options: dict = field(repr=False)
+    description: str
+
+    def __repr__(self) -> str:
+        return self.description
+
+    def run(self, fn, **overrides):
+        return fn(self.params, self.x, self.y, self.h0, **{**self.options, **overrides})
+
+
+def _trained_problem(args, given: set[str]) -> TrainedProblem:
+    """The model of --weights and its problem (--data, or drawn), checked before anything is computed."""
+    for dest, option in FILE_DECIDES.items():
+        if dest in given:
+            raise ValueError(f"{option}: read off the --weights file; not an option with --weights")
+    if args.data is not None:
+        for dest, option in DATA_DECIDES.items():
+            if dest in given:
+                raise ValueError(f"{option}: for drawn data; --data {args.data!r} gives the problem's arrays")
+    state = read_state(args.weights, option="--weights")
+    where = f"--weights: {args.weights!r}"
+    try:
+        found = find_network(state, prefix=args.prefix, head=args.head)
+        cell = _cell(args, given, found)
+        params = NetworkParams.from_state_dict(state, cell, prefix=found.prefix, head=found.head)
+    except (ValueError, TypeError) as error:
+        raise type(error)(f"{where}: {error}") from None
+    if "dtype" in given:
+        params = params.astype(args.dtype)
+    model = f"{args.weights} ({found.prefix or 'its keys'!r} and head {found.head!r}): {params!r}"
+    if args.data is None:
+        drawn = random_network_problem(
+            T=args.seq_len, B=args.batch, I=params.input_size, H=params.hidden_size, O=params.output_size,
+            cell=params.cell, num_layers=params.num_layers, bidirectional=params.bidirectional, bias=params.bias,
+            proj_size=params.proj_size, lengths=args.lengths, target=args.target, truncate=args.truncate,
+            seed=args.seed, dtype=params.dtype.name, loss=args.loss, reduction=args.reduction,
+            batch_first=args.batch_first, random_h0=not args.zero_h0)
+        x, y, h0, options = drawn.x, drawn.y, drawn.h0, drawn.options
+        data = f"x, y{'' if args.zero_h0 else ', h0'} drawn with seed {args.seed}, T={args.seq_len}, B={args.batch}"
+        where = "the drawn problem"
+    else:
+        x, y, h0, options = _data(args, given, params)
+        data = f"{args.data} (x {x.shape}, y {y.shape}{'' if options['lengths'] is None else ', lengths'}" \
+               f"{'' if h0 is None else ', h0'})"
+        where = f"--data: {args.data!r}"
+    try:
+        check_network_problem(params, x, y, h0, Options.parse("compare", options, network=True))
+    except (ValueError, TypeError) as error:
+        raise type(error)(f"{where}: {error}") from None
+    return TrainedProblem(params, x, y, h0, options, description=f"model {model}; data {data}")
+
+
+def _cell(args, given: set[str], found) -> str:
+    """The cell: --cell (with --nonlinearity for rnn), else read off the shapes."""
+    nonlinearity = args.nonlinearity if "nonlinearity" in given else None
+    family = args.cell if "cell" in given else found.family
+    if family in ("rnn", "elman"):
+        if nonlinearity is None:
+            raise ValueError("--nonlinearity: the file holds an Elman RNN (one gate block), whose tanh or relu a "
+                             "state dict does not record; expected --nonlinearity tanh or relu")
+        return f"rnn_{nonlinearity}"
+    if nonlinearity is not None:
+        raise ValueError(f"--nonlinearity: only for an Elman RNN (nn.RNN); the network is an {str(family).upper()}")
+    return args.cell if "cell" in given else found.cell()
+
+
+def _data(args, given: set[str], params: NetworkParams):
+    """x, y, h0 and the options from --data, in the weights' dtype (or --dtype's)."""
+    arrays = read_data(args.data, option="--data")
+    where = f"--data: {args.data!r}"
+    for key in ("x", "h0", "c0", "y"):
+        array = arrays.get(key)
+        if array is None or array.dtype.kind != "f" or (key == "y" and args.loss != "mse"):
+            continue
+        if "dtype" in given:
+            arrays[key] = array.astype(params.dtype)             # asked for: every float array in that dtype
+        elif array.dtype != params.dtype:
+            raise TypeError(f"{where}: {key} is {array.dtype}, the weights {params.dtype}; expected one dtype "
+                            f"(--dtype {array.dtype} checks both in {array.dtype})")
+    h0 = arrays.get("h0")
+    if params.cell == "lstm" and h0 is not None:
+        if "c0" not in arrays:
+            raise ValueError(f"{where} holds h0 but no c0; an LSTM's initial state is the pair (h0, c0)")
+        h0 = (h0, arrays["c0"])
+    elif "c0" in arrays:
+        raise ValueError(f"{where} holds c0; only an LSTM has a cell state, the network is {params.cell!r}")
+    options = dict(lengths=arrays.get("lengths"), target=args.target, truncate=args.truncate, loss=args.loss,
+                   reduction=args.reduction, batch_first=args.batch_first)
+    return arrays["x"], arrays["y"], h0, options
 
 
 def _network_arguments(p: argparse.ArgumentParser, positive) -> None:
@@ -228,14 +374,28 @@ def _problem(args):
 
 def main(argv: list[str] | None = None) -> int:
     cli = parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = cli.parse_args(argv)
     try:
         # Everything is checked before anything is computed: a bad combination of
-        # options, or sizes that cannot fit in memory, is a usage error.
-        problem = _problem(args)
+        # options, a bad file, or sizes that cannot fit in memory, is a usage error.
+        given = given_options(argv)
+        if args.weights is not None:
+            problem = _trained_problem(args, given)
+        else:
+            for dest in ("prefix", "head", "data"):
+                if dest in given:
+                    raise ValueError(f"--{dest}: only with --weights FILE (a trained model's state dict)")
+            problem = _problem(args)
     except (ValueError, TypeError) as error:
         cli.error(str(error))                                     # exits with EXIT_CODES["usage"]
+    except MissingExtra as missing:
+        print(f"{cli.prog}: {missing}", file=sys.stderr)
+        return EXIT_MISSING_EXTRA
     print(f"problem: {problem!r}", flush=True)
+    if isinstance(problem, TrainedProblem) and problem.params.num_layers > 1:
+        print("note: a state dict does not record dropout; the network is checked as its eval-mode function "
+              "(no dropout between layers)", flush=True)
     try:
         report = problem.run(compare)
     except KeyboardInterrupt:

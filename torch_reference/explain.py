@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +37,7 @@ from manual_bptt.tools.derivation import contribution_norms
 from manual_bptt.tools.extras import require
 from manual_bptt.tools.lags import lag_profile, singular_values_by_lag
 from manual_bptt.tools.network_derivation import network_contributions, state_jacobian
-from manual_bptt.model.network_params import NetworkParams
+from manual_bptt.model.network_params import NetworkParams, find_network
 from manual_bptt.inputs.overflow import NonFiniteError
 from manual_bptt.tools.plotting import (PANEL_SIZE, draw_lag_profile, draw_singular_values, draw_term_sizes, new_figure,
                                   save_figure)
@@ -46,6 +45,7 @@ from manual_bptt.verification.problems import random_problem
 from manual_bptt.inputs.validation import NONLINEARITIES
 
 from .cli import EXIT_CODES, Parser, _integer, _weight_scale, check_output_path, first_line, size_arguments
+from .loading import float_array, read_state
 
 #: W's scale below, at and above PyTorch's initialisation (spectral radius ≈ 0.58 at 1).
 DEFAULT_SCALES = (0.5, 1.0, 4.0)
@@ -155,27 +155,30 @@ TWIN_KEYS = ("rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_ih_l0", "rnn.bias
 
 
 def load_weights(path: str | Path, *, name: str = "weights") -> RNNParams:
-    """U, W, V, b, c from a file: .npz (any case) with arrays U W V b c, or else a torch
-    state dict (.pt) of the twin (keys rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0,
-    rnn.bias_hh_l0, out.weight, out.bias), as `torch.save(twin.state_dict(), path)` writes it.
+    """U, W, V, b, c from a file, read by `torch_reference.loading.read_state`: an .npz with
+    arrays U W V b c; a state dict (.pt, .npz or .safetensors) of the twin (keys
+    rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0, out.weight,
+    out.bias), as `torch.save(twin.state_dict(), path)` writes it; or any model's state
+    dict whose recurrent module is a one-layer, one-direction nn.RNN and whose output
+    layer one nn.Linear (found as `NetworkParams.from_state_dict` finds them). b = b_ih + b_hh.
 
-    Every array must be float32 or float64 and of the twin's shapes. A file that is
-    missing, unreadable or holds anything else is a ValueError (TypeError for a
+    Every array must be float32 or float64, finite and of the twin's shapes. A file that
+    is missing, unreadable or holds anything else is a ValueError (TypeError for a
     payload of the wrong type) whose message starts with `name` and the file.
     """
     path = Path(path)
     where = f"{name}: {str(path)!r}"
-    if not path.exists():
-        raise ValueError(f"{name}: no such file {str(path)!r}")
-    if path.is_dir():
-        raise ValueError(f"{where} is a directory; expected a .npz or .pt file")
-    if path.suffix.lower() == ".npz":
-        arrays = _read_npz(path, where)
+    state = read_state(path, option=name)
+    if any(key in state for key in "UWVbc"):
+        missing = [key for key in "UWVbc" if key not in state]
+        if missing:
+            raise ValueError(f"{where} lacks the arrays {', '.join(missing)} (expected U W V b c)")
+        arrays = {key: float_array(where, key, state[key]) for key in "UWVbc"}
+    elif all(key.startswith(("rnn.", "out.")) for key in state):
+        arrays = _twin_arrays(state, where)
     else:
-        arrays = _read_state_dict(path, where)
+        arrays = _elman_arrays(state, where)
     for key, array in arrays.items():
-        if array.dtype not in (np.float32, np.float64):
-            raise TypeError(f"{where}: {key} has dtype {array.dtype}; expected float32 or float64")
         if not np.isfinite(array).all():
             raise ValueError(f"{where}: {key} holds NaN or infinity; expected finite weights")
     try:
@@ -184,56 +187,35 @@ def load_weights(path: str | Path, *, name: str = "weights") -> RNNParams:
         raise type(error)(f"{where}: {error}") from None
 
 
-def _read_npz(path: Path, where: str) -> dict:
-    """U W V b c from an .npz archive, loaded without pickles."""
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except Exception as error:   # np.load's error for a non-archive depends on its bytes (EOFError, ValueError, …)
-        raise ValueError(f"{where} is not a readable .npz archive ({first_line(error)})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"{where} holds one array, not a .npz archive of the arrays U W V b c")
-    with archive:
-        missing = [key for key in "UWVbc" if key not in archive]
-        if missing:
-            raise ValueError(f"{where} lacks the arrays {', '.join(missing)} (expected U W V b c)")
-        try:
-            return {key: archive[key] for key in "UWVbc"}
-        except ValueError as error:                             # an object array: it would need a pickle
-            raise ValueError(f"{where}: {first_line(error)}") from None
-
-
-def _read_state_dict(path: Path, where: str) -> dict:
-    """U W V b c from a twin's state dict, loaded with weights_only=True (no code runs)."""
-    import torch
-
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:   # torch.load's error for a non-checkpoint depends on its bytes
-        raise ValueError(f"{where} is not a readable torch state dict ({first_line(error)}); "
-                         "expected a .pt file written by torch.save(twin.state_dict(), path), or a .npz") from None
-    if not isinstance(state, Mapping):
-        raise TypeError(f"{where} holds a value of type {type(state).__name__}; expected a state dict "
-                        "(a dict of tensors, as torch.save(twin.state_dict(), path) writes it)")
+def _twin_arrays(state: dict, where: str) -> dict:
+    """U W V b c from a twin's state dict."""
     missing = [key for key in TWIN_KEYS if key not in state]
     if missing:
         raise ValueError(f"{where}: the state dict lacks {', '.join(missing)}")
-    arrays = {}
-    for key in TWIN_KEYS:
-        value = state[key]
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f"{where}: {key} is of type {type(value).__name__}; expected a tensor")
-        if value.layout != torch.strided or value.is_meta:
-            raise ValueError(f"{where}: {key} is a {'meta' if value.is_meta else str(value.layout)} tensor; "
-                             "expected a dense tensor with values")
-        if value.dtype not in (torch.float32, torch.float64):
-            raise TypeError(f"{where}: {key} has dtype {value.dtype}; expected float32 or float64")
-        arrays[key] = value.detach().cpu().numpy()
+    arrays = {key: float_array(where, key, state[key]) for key in TWIN_KEYS}
     if arrays["rnn.bias_ih_l0"].shape != arrays["rnn.bias_hh_l0"].shape:
         raise ValueError(f"{where}: rnn.bias_ih_l0 has shape {arrays['rnn.bias_ih_l0'].shape} and "
                          f"rnn.bias_hh_l0 {arrays['rnn.bias_hh_l0'].shape}; expected the same (H,)")
     return dict(U=arrays["rnn.weight_ih_l0"], W=arrays["rnn.weight_hh_l0"],
                 b=arrays["rnn.bias_ih_l0"] + arrays["rnn.bias_hh_l0"],     # b = b_ih + b_hh
                 V=arrays["out.weight"], c=arrays["out.bias"])
+
+
+def _elman_arrays(state: dict, where: str) -> dict:
+    """U W V b c from a model's state dict whose network is a one-layer, one-direction Elman RNN."""
+    try:
+        found = find_network(state)
+        # The arrays are the same for tanh and relu: explain draws both.
+        params = NetworkParams.from_state_dict(found.state, cell="rnn_tanh" if found.family == "elman" else found.cell())
+    except (ValueError, TypeError) as error:
+        raise type(error)(f"{where}: {error}") from None
+    if params.cell not in ("rnn_tanh", "rnn_relu") or params.num_layers != 1 or params.bidirectional:
+        raise ValueError(f"{where} holds a {params.num_layers}-layer {'bidirectional ' if params.bidirectional else ''}"
+                         f"{params.cell.upper()} network ({found.prefix!r}); bptt explain draws the derivation's "
+                         "one-layer Elman RNN (check the network with bptt check --weights)")
+    b = params["bias_ih_l0"] + params["bias_hh_l0"] if params.bias else np.zeros(params.hidden_size, params.dtype)
+    return dict(U=params["weight_ih_l0"], W=params["weight_hh_l0"], b=b, V=params["head.weight"],
+                c=params["head.bias"])
 
 
 def explain_needs(T: int, B: int, H: int, *, rows: int, cells=()) -> list[tuple[str, int, str]]:
@@ -299,7 +281,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cell", choices=tuple(GATED_CELLS), action="append",
                    help="add the panels of a one-layer LSTM or GRU network; repeat for both (default: none)")
     p.add_argument("--seed", type=_integer(0), default=0, help="seed of the problem (default 0)")
-    p.add_argument("--weights", help="load U, W, V, b, c from a .npz or a twin's torch state dict (.pt)")
+    p.add_argument("--weights", help="load U, W, V, b, c from a .npz, or from the state dict (.pt, .npz, .safetensors) of "
+                        "the twin or of any model whose network is a one-layer nn.RNN with an nn.Linear head")
     p.add_argument("--dpi", type=_dpi, default=72,
                    help=f"resolution of a PNG, {DPI_RANGE[0]} to {DPI_RANGE[1]} (default 72)")
     return p

@@ -7,7 +7,8 @@ keywords. They are the fields of `Options`, with their defaults:
     nonlinearity  "tanh" | "relu"              the Elman RNN's φ (RNNParams only: a network's cell says it)
     loss          "cross_entropy" | "mse"      L(t) = -log softmax(o(t))[y(t)]  or  ½‖o(t) - y(t)‖²
     reduction     "sum" | "mean"               "mean" divides by the number of labels (elements for MSE)
-    batch_first   False | True                 x and y as (B, T, ...); never h0
+    batch_first   False | True                 x and y as (B, T, ...); never h0 (default: the module's
+                                               layout for NetworkParams.from_torch, else False)
     lengths       None | (B,) ints in [1, T]   padded batches (NetworkParams only)
     target        "each_step" | "last"         a label per step, or per sequence (NetworkParams only)
     truncate      None | k ≥ 1                 truncated BPTT in chunks of k steps (NetworkParams only)
@@ -27,7 +28,7 @@ that are no keyword of bptt (CELLS, LAYOUTS, LENGTH_KINDS, DTYPES).
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from ..model.names import CELL_NAMES, ELMAN_CELLS
 from ..model.network_params import NetworkParams
@@ -102,7 +103,11 @@ class Options:
                 "NetworkParams.from_state_dict(state, cell=...))"
             )
         network = isinstance(params, NetworkParams)
-        return network, cls.parse(function, keywords, network=network)
+        options = cls.parse(function, keywords, network=network)
+        if network and params.batch_first is not None and "batch_first" not in keywords:
+            # The layout of the module the params came from (NetworkParams.from_torch).
+            options = replace(options, batch_first=params.batch_first)
+        return network, options
 
 
 #: The keywords, read once: every call of bptt parses its keywords against them.

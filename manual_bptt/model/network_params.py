@@ -49,11 +49,22 @@ class NetworkParams:
 
     cell: str
     arrays: Mapping[str, np.ndarray] = field(repr=False)
+    #: The layout of the data the module was built for, carried from `from_torch`: True for
+    #: (B, T, ...), False for (T, B, ...), None when unknown (time-major). `bptt`, `torch_bptt`
+    #: and `compare` use it unless `batch_first` is passed to them.
+    batch_first: bool | None = None
+    #: The module's dropout between layers (`from_torch`). It is not part of the function
+    #: checked (its mask is random): the network is checked as its eval-mode function, and
+    #: `compare`'s report says so.
+    dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.cell, str) or self.cell not in CELL_NAMES:
             listed = ", ".join(repr(c) for c in CELL_NAMES)
             raise ValueError(f"cell: expected one of {listed}, got {self.cell!r}")
+        if self.batch_first is not None:
+            check_flag("batch_first", self.batch_first)
+        _check_dropout(self.dropout)
         if not isinstance(self.arrays, Mapping):
             raise TypeError(f"state: expected a mapping of parameter names to arrays, got {type(self.arrays).__name__}")
         arrays = {name: _as_param_array(name, value) for name, value in self.arrays.items()}
@@ -136,54 +147,88 @@ class NetworkParams:
         get = self.arrays.get
         return LayerWeights(**{symbol: get(torch_name(symbol, layer, direction)) for symbol in LAYER_SYMBOLS})
 
+    def with_arrays(self, arrays: Mapping) -> "NetworkParams":
+        """The same network (cell, layout, dropout) with other arrays under the same keys."""
+        return NetworkParams(self.cell, arrays, batch_first=self.batch_first, dropout=self.dropout)
+
     def astype(self, dtype) -> "NetworkParams":
         dtype = as_float_dtype(dtype)
-        return NetworkParams(self.cell, {name: a.astype(dtype) for name, a in self.items()})
+        return self.with_arrays({name: a.astype(dtype) for name, a in self.items()})
 
     def copy(self) -> "NetworkParams":
-        return NetworkParams(self.cell, {name: a.copy() for name, a in self.items()})
+        return self.with_arrays({name: a.copy() for name, a in self.items()})
 
     def __repr__(self) -> str:
+        module = "" if self.batch_first is None else f", batch_first={self.batch_first}"
+        module += f", dropout={self.dropout:g}" if self.dropout else ""
         return (
             f"NetworkParams(cell={self.cell!r}, input_size={self.input_size}, hidden_size={self.hidden_size}, "
             f"output_size={self.output_size}, num_layers={self.num_layers}, bidirectional={self.bidirectional}, "
-            f"bias={self.bias}, proj_size={self.proj_size}, dtype={self.dtype})"
+            f"bias={self.bias}, proj_size={self.proj_size}, dtype={self.dtype}{module})"
         )
 
     @classmethod
-    def from_state_dict(cls, state: Mapping, *, cell: str) -> "NetworkParams":
-        """From {name: array or tensor}; num_layers, bidirectional, bias, proj_size read off the keys."""
-        return cls(cell, state)
+    def from_state_dict(cls, state: Mapping, cell: str | None = None, *, prefix: str | None = None,
+                        head: str | None = None) -> "NetworkParams":
+        """From {name: array or tensor}: PyTorch's bare names plus head.weight, head.bias, or a
+        whole model's state dict (`model.state_dict()`).
+
+        prefix: the recurrent module's name in the model ("lstm", "encoder.rnn"; "" for bare
+                keys); head: the nn.Linear's ("fc"). Each is found by itself when exactly one
+                candidate exists (see `find_network`), else a ValueError lists the candidates.
+                Keys of other modules (an embedding) are ignored; an unknown key inside the
+                recurrent module is an error.
+        cell:   None reads it off the shapes (gate rows ÷ H: 4 lstm, 3 gru, 1 Elman); an
+                Elman RNN's tanh or relu is not in a state dict, so there it must be given.
+        num_layers, bidirectional, bias and proj_size are read off the keys. The result is
+        time-major (batch_first None): a state dict does not record the layout.
+        """
+        if cell is not None and cell not in CELL_NAMES:
+            listed = ", ".join(repr(c) for c in CELL_NAMES)
+            raise ValueError(f"cell: expected one of {listed} or None (read off the shapes), got {cell!r}")
+        found = find_network(state, prefix=prefix, head=head)
+        cell = found.cell() if cell is None else cell
+        try:
+            return cls(cell, found.state)
+        except (ValueError, TypeError) as error:
+            if found.bare:
+                raise
+            raise type(error)(f"{error} (the keys of {found.where()}, without the module's name)") from None
 
     @classmethod
-    def from_torch(cls, rnn, head) -> "NetworkParams":
-        """From a PyTorch recurrent module (nn.RNN, nn.LSTM, nn.GRU) and its nn.Linear head.
+    def from_torch(cls, rnn, head=None) -> "NetworkParams":
+        """From a PyTorch recurrent module (nn.RNN, nn.LSTM, nn.GRU) and its nn.Linear head,
+        or from a whole model: `from_torch(model)` finds the one recurrent module in it and the
+        one nn.Linear that takes its D·H_out features, or raises a ValueError naming the candidates.
 
-        Needs no import of torch: it reads `rnn.mode`, `rnn.dropout` and the two
-        state dicts. The values are copied, so training on afterwards changes nothing here.
-        The module's `batch_first` is a layout of the data, not a parameter: pass
-        `batch_first=True` to `bptt` for (B, T, I) inputs.
+        Needs no import of torch: it reads `rnn.mode`, `rnn.batch_first`, `rnn.dropout` and the
+        state dicts. The values are copied (to the CPU), so training on afterwards changes
+        nothing here. The module's `batch_first` travels with the params: `bptt`, `torch_bptt`
+        and `compare` take x and y in its layout unless `batch_first` is passed to them. A
+        module with dropout > 0 is checked as its eval-mode function (dropout not applied):
+        the params keep `dropout`, and `compare`'s report says so.
         """
+        if head is None:
+            if getattr(rnn, "mode", None) in MODE_CELLS:
+                raise TypeError("head: expected an nn.Linear, got NoneType; pass the output layer, "
+                                "from_torch(rnn, head), or the whole model, from_torch(model)")
+            rnn, head = _modules_of(rnn)
         mode = getattr(rnn, "mode", None)
         cell = MODE_CELLS.get(mode)
         if cell is None:
             raise TypeError(f"rnn: expected an nn.RNN, nn.LSTM or nn.GRU, got {type(rnn).__name__}")
-        if getattr(rnn, "dropout", 0):
-            raise ValueError(
-                f"rnn: expected dropout=0, got dropout={rnn.dropout}: dropout's mask is random, "
-                "so it is not part of the function whose gradient is checked"
-            )
         if not callable(getattr(head, "state_dict", None)):
             raise TypeError(f"head: expected an nn.Linear, got {type(head).__name__}")
-        state = dict(rnn.state_dict())
+        state = {name: _on_cpu(value) for name, value in rnn.state_dict().items()}
         head_state = head.state_dict()
         for symbol, name in HEAD_SYMBOLS.items():
             key = name.split(".", 1)[1]
             if key not in head_state:
                 raise ValueError(f"head: expected an nn.Linear with a {key} (the derivation's {symbol}), "
                                  f"got keys {sorted(head_state)}")
-            state[name] = head_state[key]
-        return cls(cell, state)
+            state[name] = _on_cpu(head_state[key])
+        return cls(cell, state, batch_first=bool(getattr(rnn, "batch_first", False)),
+                   dropout=float(getattr(rnn, "dropout", 0.0)))
 
     @classmethod
     def from_rnn_params(cls, params, *, nonlinearity: str = "tanh") -> "NetworkParams":
@@ -293,8 +338,16 @@ def _as_param_array(name, value) -> np.ndarray:
     if not isinstance(name, str):
         raise TypeError(f"state: expected parameter names as str, got key {name!r}")
     if hasattr(value, "detach") and hasattr(value, "numpy"):       # a torch tensor or nn.Parameter
+        if getattr(value, "requires_grad", False) is True:
+            as_array(f"state[{name!r}]", value)    # RNNParams' own refusal: the graph would be cut silently
+        device = getattr(value, "device", None)
+        if getattr(device, "type", "cpu") != "cpu":
+            raise TypeError(
+                f"state[{name!r}]: expected a tensor on the CPU, got one on {device}; pass "
+                "{name: value.cpu() for name, value in state.items()} (from_torch(model) moves them itself)"
+            )
         try:
-            value = value.detach().cpu().numpy().copy()
+            value = value.detach().numpy().copy()
         except (TypeError, RuntimeError, NotImplementedError) as error:
             raise TypeError(
                 f"state[{name!r}]: expected a float32 or float64 tensor with values on a device, got "
@@ -394,3 +447,213 @@ def _check_shapes(p: NetworkParams) -> None:
             )
         if array.size == 0:
             raise ValueError(f"state[{name!r}]: expected a non-empty array, got shape {array.shape}")
+
+
+def _check_dropout(dropout) -> None:
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float, np.integer, np.floating)) \
+            or not 0 <= dropout <= 1:
+        raise ValueError(f"dropout: expected a number in [0, 1] (the module's dropout between layers), got {dropout!r}")
+
+
+def _on_cpu(value):
+    """A module's tensor moved to the CPU (a copy is made later); anything else as it is."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        return value.detach().cpu()
+    return value
+
+
+# ---- Finding the network in a whole model ------------------------------------------------
+
+#: The family a cell's gate rows ÷ hidden size say (an Elman RNN's φ is not in its shapes).
+FAMILY_OF_GATES = {4: "lstm", 3: "gru", 1: "elman"}
+
+
+@dataclass(frozen=True)
+class FoundNetwork:
+    """Where a network sits in a model's state dict, and what its shapes say.
+
+    prefix: the recurrent module's name ("" when the keys are PyTorch's bare names)
+    head:   the output nn.Linear's name
+    state:  {bare name or head.weight / head.bias: the value as given}, ready for NetworkParams
+    family: "lstm", "gru" or "elman", read off the shapes (None when they say none of these)
+    """
+
+    prefix: str
+    head: str
+    state: dict = field(repr=False)
+    family: str | None
+
+    @property
+    def bare(self) -> bool:
+        """Whether the state dict already had NetworkParams' own keys (nothing renamed)."""
+        return self.prefix == "" and self.head == "head"
+
+    def where(self) -> str:
+        return f"the recurrent module {self.prefix!r} and the head {self.head!r}"
+
+    def cell(self) -> str:
+        """The cell the shapes say, or a ValueError where they cannot say it."""
+        if self.family == "elman":
+            shape = _shape(self.state["weight_hh_l0"])
+            raise ValueError(
+                f"cell: the state dict holds an Elman RNN (weight_hh_l0 of shape {shape}: one gate block), "
+                "whose tanh or relu a state dict does not record; expected cell='rnn_tanh' or cell='rnn_relu'"
+            )
+        if self.family is None:
+            shape = _shape(self.state.get("weight_hh_l0"))
+            raise ValueError(
+                f"cell: cannot be read off the shapes: weight_hh_l0 of {self.prefix!r} has shape {shape}, "
+                "expected 4·H rows (lstm), 3·H (gru) or H (an Elman RNN); pass cell="
+            )
+        return self.family
+
+
+def find_network(state: Mapping, *, prefix: str | None = None, head: str | None = None) -> FoundNetwork:
+    """The recurrent module and the output layer in a (whole model's) state dict.
+
+    Recurrent modules: those with a key `weight_ih_l0`. Heads: modules with exactly the keys
+    weight (2-d) and bias (1-d, one per row) whose weight takes the recurrent module's
+    D·H_out features. `prefix` / `head` name them; None finds each when exactly one
+    candidate exists, else a ValueError lists the candidates. Nothing is converted here.
+    """
+    if not isinstance(state, Mapping):
+        raise TypeError(f"state: expected a mapping of parameter names to arrays, got {type(state).__name__}")
+    for key in state:
+        if not isinstance(key, str):
+            raise TypeError(f"state: expected parameter names as str, got key {key!r}")
+    modules = _recurrent_modules(state)
+    prefix = _chosen("prefix", prefix, modules, what="recurrent module (nn.RNN, nn.LSTM or nn.GRU)",
+                     key="weight_ih_l0", state=state)
+    inside = {key[len(prefix) + 1:] if prefix else key: value for key, value in state.items()
+              if (key.startswith(prefix + ".") if prefix else "." not in key)}
+    features = _recurrent_features(inside)
+    head = _head(state, prefix, head, features)
+    bare = dict(inside)
+    for name in HEAD_SYMBOLS.values():
+        key = f"{head}.{name.split('.', 1)[1]}"
+        if key in state:
+            bare[name] = state[key]
+    return FoundNetwork(prefix=prefix, head=head, state=bare, family=_family(inside))
+
+
+def _shape(value) -> tuple | None:
+    if value is None:                                               # a key that is absent
+        return None
+    try:
+        return tuple(np.shape(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _names(names) -> str:
+    return ", ".join(repr(n) for n in names) if names else "none"
+
+
+def _recurrent_modules(state: Mapping) -> list[str]:
+    """The names of the modules with a weight_ih_l0 ("" for bare keys), in the state dict's order."""
+    return [key.rpartition(".")[0] for key in state if key.rpartition(".")[2] == "weight_ih_l0"]
+
+
+def _chosen(argument: str, given, candidates: list[str], *, what: str, key: str, state: Mapping) -> str:
+    """`given` checked against the candidates, or the one candidate; a ValueError otherwise."""
+    if given is not None:
+        if not isinstance(given, str):
+            raise TypeError(f"{argument}: expected a module name as str, got {type(given).__name__}")
+        name = given[:-1] if given.endswith(".") else given
+        if name not in candidates:
+            raise ValueError(f"{argument}: no {what} named {given!r} in the state dict (no key "
+                             f"{(name + '.') if name else ''}{key}); the candidates: {_names(candidates)}")
+        return name
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise ValueError(f"state: no {what} in the state dict: expected keys such as 'weight_ih_l0' or "
+                         f"'lstm.weight_ih_l0' (PyTorch's names), got keys {list(state)[:8]}")
+    raise ValueError(f"{argument}: {len(candidates)} candidates in the state dict, each a {what}: "
+                     f"{_names(candidates)}; expected one, or {argument}= naming the one to check")
+
+
+def _recurrent_features(inside: dict) -> int | None:
+    """D·H_out, the width of the recurrent module's output (None when its shapes do not say)."""
+    W = _shape(inside.get("weight_hh_l0"))
+    if W is None or len(W) != 2:
+        return None
+    return (2 if "weight_ih_l0_reverse" in inside else 1) * W[1]
+
+
+def _family(inside: dict) -> str | None:
+    """lstm, gru or elman from the gate rows ÷ H of weight_hh_l0 (H from weight_hr_l0 when it projects)."""
+    W, W_hr = _shape(inside.get("weight_hh_l0")), _shape(inside.get("weight_hr_l0"))
+    if W is None or len(W) != 2:
+        return None
+    H = W_hr[1] if W_hr is not None and len(W_hr) == 2 else W[1]
+    if H == 0 or W[0] % H:
+        return None
+    family = FAMILY_OF_GATES.get(W[0] // H)
+    return family if W_hr is None or family == "lstm" else None
+
+
+def _linear_layers(state: Mapping, prefix: str) -> dict[str, tuple]:
+    """{name: weight shape} of the modules outside the recurrent one that hold exactly an
+    nn.Linear's weight (2-d) and bias (1-d, one per row)."""
+    by_module: dict[str, dict] = {}
+    for key, value in state.items():
+        module, _, leaf = key.rpartition(".")
+        inside = module == prefix or (prefix and module.startswith(prefix + "."))
+        if module and not inside:
+            by_module.setdefault(module, {})[leaf] = _shape(value)
+    return {module: leaves["weight"] for module, leaves in by_module.items()
+            if set(leaves) == {"weight", "bias"} and leaves["weight"] is not None and len(leaves["weight"]) == 2
+            and leaves["bias"] == leaves["weight"][:1]}
+
+
+def _head(state: Mapping, prefix: str, head, features: int | None) -> str:
+    """The name of the output layer: `head` checked, or the one nn.Linear taking `features`."""
+    if head is not None:
+        if not isinstance(head, str):
+            raise TypeError(f"head: expected a module name as str, got {type(head).__name__}")
+        name = head[:-1] if head.endswith(".") else head
+        if f"{name}.weight" not in state:
+            layers = _linear_layers(state, prefix)
+            raise ValueError(f"head: no key {name}.weight in the state dict; the modules shaped like an "
+                             f"nn.Linear: {_names(layers)}")
+        if f"{name}.bias" not in state:
+            raise ValueError(f"head: {name!r} has a weight but no bias; expected an nn.Linear with bias=True "
+                             "(the derivation's c), as head.weight and head.bias")
+        return name
+    layers = _linear_layers(state, prefix)
+    fitting = [name for name, shape in layers.items() if features is None or shape[1] == features]
+    if len(fitting) == 1:
+        return fitting[0]
+    width = "its" if features is None else f"its D·H_out = {features}"
+    if not fitting:
+        seen = "; ".join(f"{name!r} takes {shape[1]}" for name, shape in layers.items()) or "none"
+        raise ValueError(f"head: no output layer in the state dict: expected the weight and bias of an nn.Linear "
+                         f"taking {width} features from {prefix or 'the recurrent module'!r} (such as head.weight "
+                         f"and head.bias); the nn.Linear layers found: {seen}")
+    raise ValueError(f"head: {len(fitting)} nn.Linear layers take {width} features: {_names(fitting)}; "
+                     "expected one, or head= naming the output layer")
+
+
+def _modules_of(model) -> tuple:
+    """The one recurrent module of `model` and the one nn.Linear taking its output, by their names."""
+    if not callable(getattr(model, "named_modules", None)):
+        raise TypeError(f"model: expected an nn.Module holding an nn.RNN, nn.LSTM or nn.GRU and an nn.Linear "
+                        f"(or from_torch(rnn, head)), got {type(model).__name__}")
+    named = list(model.named_modules())
+    recurrent = [(name, m) for name, m in named if getattr(m, "mode", None) in MODE_CELLS]
+    if len(recurrent) != 1:
+        found = _names([name for name, _ in recurrent])
+        raise ValueError(f"model: expected one nn.RNN, nn.LSTM or nn.GRU in {type(model).__name__}, found "
+                         f"{len(recurrent)}: {found}; pass from_torch(rnn, head) with the one to check")
+    name, rnn = recurrent[0]
+    features = (2 if getattr(rnn, "bidirectional", False) else 1) * (getattr(rnn, "proj_size", 0)
+                                                                        or getattr(rnn, "hidden_size", 0))
+    linear = [(n, m) for n, m in named if hasattr(m, "in_features") and hasattr(m, "out_features")]
+    fitting = [(n, m) for n, m in linear if m.in_features == features]
+    if len(fitting) != 1:
+        seen = _names([n for n, _ in fitting]) if fitting else \
+            ("; ".join(f"{n!r} takes {m.in_features}" for n, m in linear) or "none")
+        raise ValueError(f"model: expected one nn.Linear taking the {features} features of {name!r}, found "
+                         f"{len(fitting)}: {seen}; pass from_torch(model.{name}, head) with the output layer")
+    return rnn, fitting[0][1]

@@ -37,7 +37,6 @@ from ..fast.rnn import bptt
 from ..inputs.network_validation import check_network_problem
 from ..inputs.options import Options, takes_options
 from ..inputs.validation import check_problem
-from ..model.network_params import NetworkParams
 from ..model.params import RNNParams
 
 #: Perturbed runs per estimate: the spread is the largest change over these.
@@ -104,7 +103,7 @@ def rounding_spread(params, x, y, h0=None, *, runs: int = RUNS, ulps: float = UL
 
     def moved_params():
         if network:
-            return NetworkParams(params.cell, {name: nudge(array) for name, array in params.items()})
+            return params.with_arrays({name: nudge(array) for name, array in params.items()})   # its layout kept
         return RNNParams(**{name: nudge(array) for name, array in params.items()})
 
     def moved_state():

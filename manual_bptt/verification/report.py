@@ -113,6 +113,9 @@ class GradientReport:
     actual_name: str
     reference_name: str
     dtype: np.dtype
+    #: Lines printed under the table about what was checked (compare adds one for a
+    #: network with dropout, checked as its eval-mode function).
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -181,6 +184,7 @@ class GradientReport:
         note = self.dtype_note()
         if note is not None:
             lines.append(note)
+        lines.extend(f"note: {line}" for line in self.notes)
         lines.append(f"{verdict} ({rule})")
         return "\n".join(lines)
 
@@ -223,6 +227,7 @@ def report_html(report: GradientReport) -> str:
     caption = escape(f"{report.actual_name} vs {report.reference_name} ({report.dtype})")
     note = report.dtype_note()
     note = "" if note is None else f"<p>{escape(note)}</p>"
+    note += "".join(f"<p>note: {escape(line)}</p>" for line in report.notes)
     return (f"<table><caption>{caption}</caption><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>{note}<p>{verdict}</p>")
 
@@ -238,6 +243,7 @@ def compare_grads(
     actual_name: str = "manual",
     reference_name: str = "reference",
     rounding: dict | None = None,
+    notes: tuple[str, ...] = (),
 ) -> GradientReport:
     """Compare every gradient (and L, when both losses are given).
 
@@ -261,6 +267,8 @@ def compare_grads(
     problem (`conditioning.rounding_spread(...).allowances()`); a row beyond the
     tolerance but within it is "ok (ill-conditioned)", and a row where it reaches
     a tenth of the gradient has no meaningful digit (see GradientRow.verdict).
+
+    `notes`: lines about what was checked, printed under the table after "note: ".
     """
     got = dict(actual.items())
     wanted = [(name, np.asarray(want)) for name, want in reference.items()]
@@ -278,7 +286,8 @@ def compare_grads(
         rows[0] = dataclasses.replace(rows[0], actual_dtype=None)   # L is a Python float by contract
     if rounding is not None:
         rows = [dataclasses.replace(row, rounding=rounding.get(row.name)) for row in rows]
-    return GradientReport(rows=tuple(rows), actual_name=actual_name, reference_name=reference_name, dtype=dtype)
+    return GradientReport(rows=tuple(rows), actual_name=actual_name, reference_name=reference_name, dtype=dtype,
+                          notes=tuple(notes))
 
 
 def _real_floats(name: str, value) -> np.ndarray:
