@@ -13,7 +13,7 @@ from manual_bptt import GradientReport, NetworkGrads, NetworkParams, RNNGrads, b
 from manual_bptt.verification.conditioning import rounding_spread
 from manual_bptt.inputs.network_validation import check_network_problem
 from manual_bptt.inputs.options import Options, takes_options
-from manual_bptt.inputs.overflow import check_finite_result
+from manual_bptt.fast.rnn import check_finite_result
 from manual_bptt.inputs.validation import Problem, check_problem
 
 from .network_twin import network_torch_bptt

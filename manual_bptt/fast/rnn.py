@@ -24,12 +24,13 @@ All arrays here are time-major and batched: (T, B, ...).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..inputs.options import Options, takes_options
-from ..inputs.overflow import all_finite, check_finite_result, locate_overflow
+from ..inputs.overflow import NonFiniteError, all_finite, first_forward_overflow, gradient_overflow
 from ..inputs.validation import check_problem
 from ..model.network_params import LayerWeights, NetworkGrads
 from ..model.params import RNNGrads, RNNParams
@@ -70,7 +71,7 @@ def rnn_forward(params: RNNParams, x, h0=None, *, nonlinearity="tanh", batch_fir
     problem = check_problem(params, x, None, h0, options, need_y=False)
     cache = _forward(problem.params, problem.x, problem.h0, problem.nonlinearity)
     if not all_finite(cache.o):                                      # o(t) is non-finite if h(t) is
-        raise locate_overflow(problem, None, None, computed_by="rnn_forward")
+        raise first_forward_overflow(problem, cache.h, None, computed_by="rnn_forward")
     return cache
 
 
@@ -135,13 +136,54 @@ def _initial_state(p: RNNParams, B: int, h0: np.ndarray | None) -> np.ndarray:
     return np.zeros((B, p.hidden_size), dtype=p.dtype) if h0 is None else h0
 
 
+def _elman_trace(p: RNNParams, x: np.ndarray, h0: np.ndarray | None, nonlinearity: str):
+    """The engine's forward pass of the one-layer Elman stack on validated, time-major arrays
+    x: (T, B, I), h0: (B, H) or None; its trace holds a(t) and h(t)."""
+    stack = elman_stack(p, nonlinearity)
+    return stack_forward(stack, x, [(_initial_state(p, x.shape[1], h0),)], None, TimeOrder()).layers[0].trace
+
+
 def _forward(p: RNNParams, x: np.ndarray, h0: np.ndarray | None, nonlinearity: str) -> RNNCache:
     """The forward pass on validated, time-major arrays x: (T, B, I), h0: (B, H) or None:
     the network engine's, read off the Elman trace, then o(t) = V h(t) + c."""
     T, B, _ = x.shape
-    stack = elman_stack(p, nonlinearity)
-    trace = stack_forward(stack, x, [(_initial_state(p, B, h0),)], None, TimeOrder()).layers[0].trace
+    trace = _elman_trace(p, x, h0, nonlinearity)
     h = trace.h
     o = (h[1:].reshape(T * B, -1) @ p.V.T).reshape(T, B, -1)        # V h(t), all steps in one product
     o += p.c                                                         # o(t) = V h(t) + c
     return RNNCache(x=x, a=trace.a, h=h, o=o, nonlinearity=nonlinearity)
+
+
+def check_finite_result(problem, L: float | None, grads: RNNGrads | None, *, computed_by: str) -> None:
+    """NonFiniteError if L or any gradient is not finite, naming what overflowed first.
+
+    problem: the validated `Problem` the result was computed from (time-major). The network's
+    twin is fast/network.py's `check_finite_network_result`.
+    """
+    if (L is None or math.isfinite(L)) and (grads is None or all_finite(*(g for _, g in grads.items()))):
+        return
+    raise locate_overflow(problem, L, grads, computed_by=computed_by)
+
+
+def locate_overflow(problem, L, grads, *, computed_by: str) -> NonFiniteError:
+    """The first h(t), o(t) or L(t) that is not finite, replayed on the engine; else the first
+    step of the backward pass whose ∂L/∂a(t) is not, else the sums over t (inputs/overflow.py
+    words each)."""
+    error = forward_overflow(problem, L, computed_by=computed_by)
+    if error is not None:
+        return error
+    return gradient_overflow(problem, grads, computed_by=computed_by)
+
+
+def forward_overflow(problem, L: float | None, *, computed_by: str, last_step: int | None = None,
+                     readout: bool = True) -> NonFiniteError | None:
+    """The NonFiniteError naming the first h(t), o(t) or L(t) that is not finite (then L, when
+    given), None if all of them are finite: the engine's forward pass run again (it runs only
+    once something is known to be non-finite), its states read by `first_forward_overflow`.
+
+    last_step: read only steps 1..last_step (default T); readout=False: h(t) alone, for
+    what depends on the states only (∂h(t)/∂h(k)).
+    """
+    with np.errstate(all="ignore"):
+        h = _elman_trace(problem.params, problem.x, problem.h0, problem.nonlinearity).h
+    return first_forward_overflow(problem, h, L, computed_by=computed_by, last_step=last_step, readout=readout)

@@ -150,7 +150,8 @@ def memory_limit_bytes() -> int | None:
 def check_fits_in_memory(needs: list[tuple[str, int, str]], *, limit: int | None = None) -> None:
     """A ValueError, before anything is allocated, if the buffers cannot fit.
 
-    needs: (argument name, bytes, what those bytes hold) per buffer. When their
+    needs: (argument name, bytes, what those bytes hold: a string, or a function that
+    words it, called only for the message) per buffer. When their
     sum exceeds `limit` (default: `memory_limit_bytes()`), the message names the
     argument behind the largest buffer. This catches what certainly cannot fit;
     a problem close to the limit can still meet a MemoryError.
@@ -162,6 +163,7 @@ def check_fits_in_memory(needs: list[tuple[str, int, str]], *, limit: int | None
     if limit is None or total <= limit:
         return
     name, nbytes, what = max(needs, key=lambda need: need[1])
+    what = what() if callable(what) else what
     raise ValueError(
         f"{name}: expected sizes that fit in memory ({_bytes(limit)} here), got sizes for which "
         f"{what} alone needs {_bytes(nbytes)} ({_bytes(total)} in all)"

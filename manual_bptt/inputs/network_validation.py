@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..model.network_params import NetworkParams
-from .checks import as_array, as_float_array, as_labels, check_flag, nbytes
-from .options import Options
-from .validation import LOSSES, REDUCTIONS, CallerLayout, check_finite, check_option, check_targets, check_x
+from ..model.names import CELL_FACTS, torch_name
+from .options import TARGETS, Options
+from .validation import CallerLayout, Sizes, check_arrays, check_finite, check_options
 
-TARGETS = ("each_step", "last")
+__all__ = ["TARGETS", "NetworkProblem", "check_network_problem"]
 
 
 @dataclass
@@ -58,51 +58,33 @@ class NetworkProblem(CallerLayout):
 
 def check_network_problem(params, x, y, h0, options: Options, *, need_y: bool = True) -> NetworkProblem:
     """Validate every argument of the network `bptt`; return them time-major and batched."""
-    lengths, target, truncate = options.lengths, options.target, options.truncate
-    loss, reduction, batch_first = options.loss, options.reduction, options.batch_first
-    check_option("target", target, TARGETS)
-    check_option("loss", loss, LOSSES)
-    check_option("reduction", reduction, REDUCTIONS)
-    batch_first = check_flag("batch_first", batch_first)               # np.bool_ → bool: torch takes bool alone
+    batch_first = check_options(options)
     if not isinstance(params, NetworkParams):
         raise TypeError(
             f"params: expected a NetworkParams, got {type(params).__name__}; build one with "
             "NetworkParams.random(...), NetworkParams.from_state_dict(state, cell=...) or NetworkParams.from_torch(rnn, head)"
         )
-    _check_truncate(truncate, params)
+    _check_truncate(options.truncate, params)
     for name, array in params.items():
         check_finite(f"[{name!r}]", array, prefix="params")
-    dtype, I = params.dtype, params.input_size
-
-    x, x_tb, batched = check_x(x, dtype, I, batch_first, "weight_ih_l0",
-                               lambda T, B: _working_set(params, T, B))
-    T, B = x_tb.shape[:2]
-
-    lengths, mask = _check_lengths(lengths, T, B, batched)
-    state0 = _check_initial_state(h0, params, B, batched)
-    y_checked = None
-    if need_y:
-        if target == "each_step":
-            y_checked = check_targets(y, loss, x.shape[:-1], params.output_size, dtype, batched, batch_first)
-        else:
-            y_checked = _check_last_targets(y, loss, B, params.output_size, dtype, batched, x.shape[:-1])
+    L, D = params.num_layers, params.num_directions
+    sizes = Sizes(dtype=params.dtype, input_size=params.input_size, output_size=params.output_size, gates=params.gates,
+                  hidden_size=params.hidden_size, states=_state_sizes(params), stacked=(L, D),
+                  source=torch_name("U", 0, 0), cell=params.cell)
+    x_tb, y_tb, states, lengths, mask, batched = check_arrays(sizes, x, y, h0, options, batch_first, need_y=need_y)
+    names = [name for name, _ in sizes.states]
+    state0 = ([tuple(None for _ in names)] * (L * D) if states is None
+              else [tuple(states[name][i] for name in names) for i in range(L * D)])
     return NetworkProblem(
-        params=params, x=x_tb, y=y_checked, state0=state0, lengths=lengths, mask=mask, target=target,
-        truncate=truncate, loss=loss, reduction=reduction, batched=batched, batch_first=batch_first,
+        params=params, x=x_tb, y=y_tb, state0=state0, lengths=lengths, mask=mask, target=options.target,
+        truncate=options.truncate, loss=options.loss, reduction=options.reduction, batched=batched, batch_first=batch_first,
     )
 
 
-def _working_set(p: NetworkParams, T: int, B: int) -> list[tuple[str, int, str]]:
-    """What a network's forward and backward passes allocate, about: per layer and direction,
-    the pre-activations, their gradient and the states; then the outputs and ∂L/∂x."""
-    G, H, H_out, D, L = p.gates, p.hidden_size, p.output_hidden_size, p.num_directions, p.num_layers
-    per_sequence = (3 * G * H + 3 * H + 2 * H_out) * (T + 1) * B
-    return [
-        ("x", nbytes((L * D, per_sequence), p.dtype),
-         f"the activations and their gradients of {L}·{D} sequences of T = {T} steps of B = {B} rows"),
-        ("x", nbytes((T, B, p.output_size + p.input_size + 2 * D * H_out), p.dtype),
-         f"o(t), ∂L/∂x(t) and the layers' outputs for T = {T}, B = {B}"),
-    ]
+def _state_sizes(params: NetworkParams) -> tuple:
+    """The cell's initial states as arguments with their sizes: h0 (H_out), and c0 (H) where the cell has c."""
+    sizes = {"h": params.output_hidden_size, "c": params.hidden_size}
+    return tuple((f"{state}0", sizes[state]) for state in CELL_FACTS[params.cell].states)
 
 
 def _check_truncate(truncate, params: NetworkParams) -> None:
@@ -116,84 +98,3 @@ def _check_truncate(truncate, params: NetworkParams) -> None:
         raise ValueError(
             f"truncate: expected None for a bidirectional network (the reverse direction has no chunks), got {truncate}"
         )
-
-
-def _check_lengths(lengths, T: int, B: int, batched: bool):
-    """(B,) integers in [1, T] → (lengths as int64, mask (T, B, 1)); (None, None) when not given."""
-    if lengths is None:
-        return None, None
-    if not batched:
-        raise ValueError("lengths: expected None for an unbatched x (T, I): one sequence has one length, T")
-    array = as_array("lengths", lengths)
-    if array.dtype.kind not in "iu":
-        raise TypeError(f"lengths: expected integers, got dtype {array.dtype}")
-    if array.shape != (B,):
-        raise ValueError(f"lengths: expected shape (B,) = ({B},), one length per sequence, got {array.shape}")
-    values = array.astype(np.int64)
-    if int(values.min()) < 1 or int(values.max()) > T or not np.array_equal(values, array):
-        raise ValueError(f"lengths: expected integers in [1, T] = [1, {T}], got values from {array.min()} to {array.max()}")
-    mask = (np.arange(T)[:, None] < values[None, :])[:, :, None]
-    return values, None if bool(mask.all()) else mask
-
-
-def _check_initial_state(h0, params: NetworkParams, B: int, batched: bool) -> list:
-    """h0 (and c0 for the LSTM) → per layer and direction, a tuple of (B, ·) arrays or None."""
-    LD = params.num_layers * params.num_directions
-    shapes = {"h0": params.output_hidden_size}
-    if params.cell == "lstm":
-        shapes["c0"] = params.hidden_size
-    if h0 is None:
-        return [tuple(None for _ in shapes) for _ in range(LD)]
-    if params.cell == "lstm":
-        if not isinstance(h0, (tuple, list)) or len(h0) != 2:
-            raise TypeError(f"h0: expected a pair (h0, c0) for cell 'lstm', or None, got {type(h0).__name__}")
-        given = dict(zip(shapes, h0))
-    else:
-        # A tuple of two arrays is an LSTM's (h0, c0); a nested list of numbers is one array.
-        if isinstance(h0, tuple) and len(h0) == 2 and all(hasattr(s, "shape") for s in h0):
-            raise TypeError(f"h0: expected one array for cell {params.cell!r} (a pair (h0, c0) is the LSTM's), got a pair")
-        given = {"h0": h0}
-    arrays = {}
-    for name, size in shapes.items():
-        array = as_float_array(name, given[name], params.dtype)
-        expected = (LD, B, size) if batched else (LD, size)
-        if array.shape != expected:
-            what = "(L·D, B, H_out)" if name == "h0" else "(L·D, B, H)"
-            if not batched:
-                what = what.replace(", B", "") + " for an unbatched x"
-            raise ValueError(
-                f"{name}: expected shape {what} = {expected} (L={params.num_layers} layers, D={params.num_directions} "
-                f"directions; batch_first never applies to it), got {array.shape}"
-            )
-        check_finite(name, array)
-        arrays[name] = array if batched else array[:, None]
-    return [tuple(arrays[name][i] for name in shapes) for i in range(LD)]
-
-
-def _check_last_targets(y, loss, B: int, O: int, dtype, batched: bool, x_lead: tuple) -> np.ndarray:
-    """One label (or target) per sequence: (B,) / (B, O), or 0-d / (O,) unbatched → (B,) / (B, O)."""
-    lead = (B,) if batched else ()
-    what = "labels" if loss == "cross_entropy" else "targets"
-    per_step_shape = x_lead if loss == "cross_entropy" else x_lead + (O,)
-
-    def hint(shape) -> str:
-        return f" (per-step {what} {per_step_shape} are for target='each_step')" if shape == per_step_shape else ""
-
-    if loss == "cross_entropy":
-        y = as_array("y", y)
-        if y.dtype.kind not in "iu":
-            raise TypeError(f"y: expected integer class labels for loss='cross_entropy', got dtype {y.dtype}")
-        if y.shape != lead:
-            raise ValueError(
-                f"y: expected one class label per sequence for target='last', shape {lead}, got {y.shape}{hint(y.shape)}"
-            )
-        y = as_labels("y", y, O)
-    else:
-        y = as_float_array("y", y, dtype)
-        if y.shape != lead + (O,):
-            raise ValueError(
-                f"y: expected one MSE target per sequence for target='last', shape {lead + (O,)}, "
-                f"got {y.shape}{hint(y.shape)}"
-            )
-        check_finite("y", y)
-    return y if batched else y[None]

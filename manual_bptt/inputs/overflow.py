@@ -7,13 +7,16 @@ so a large W grows it by up to ‖W‖₂ per step; a huge c or target makes
 ∂L/∂a(t). NumPy then only warns and returns inf or NaN, and a comparison of two
 NaN gradients reads like a bug in one of them.
 
-`check_finite_result` looks at the results once, after the computation (no
-check per step, so nothing slows down and finite results are unchanged). When
-anything is not finite it replays the forward pass step by step to find where
-it first left the float range, and raises `NonFiniteError` saying so.
-`forward_overflow`, `backward_overflow` and `product_overflow` are the parts of
-that report, for the derivation's helpers (derivation.py), which compute other
-things from the same forward pass.
+The results are looked at once, after the computation (no check per step, so
+nothing slows down and finite results are unchanged): `check_finite_result` in
+fast/rnn.py for an RNNParams, `check_finite_network_result` in fast/network.py for
+a network. When anything is not finite they replay the forward pass on the
+engine to find where it first left the float range, and raise `NonFiniteError`
+saying so. This module holds the error and the one-layer RNN's messages:
+`first_forward_overflow` reads the replayed states, `gradient_overflow`,
+`backward_overflow` and `product_overflow` name the backward pass's; the
+derivation's helpers (tools/derivation.py) use them too. Nothing here runs a
+forward pass: inputs/ never imports the engine.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import math
 
 import numpy as np
 
-from ..model import activations, losses
+from ..model import losses
 from ..model.params import RNNGrads
 
 
@@ -49,60 +52,28 @@ def all_finite(*arrays: np.ndarray) -> bool:
     return all(math.isfinite(total) or bool(np.isfinite(array).all()) for total, array in zip(sums, arrays))
 
 
-def check_finite_result(problem, L: float | None, grads: RNNGrads | None, *, computed_by: str) -> None:
-    """NonFiniteError if L or any gradient is not finite, naming what overflowed first.
-
-    problem: the validated `Problem` the result was computed from (time-major).
-    """
-    if (L is None or math.isfinite(L)) and (grads is None or all_finite(*(g for _, g in grads.items()))):
-        return
-    raise locate_overflow(problem, L, grads, computed_by=computed_by)
-
-
-def locate_overflow(problem, L, grads, *, computed_by: str) -> NonFiniteError:
-    """Replay the forward pass, step by step, to the first non-finite value.
-
-    Runs only once something is known to be non-finite, so it favours clarity
-    over speed: one step at a time, a(t), h(t), o(t), L(t) in turn.
-    """
-    error = forward_overflow(problem, L, computed_by=computed_by)
-    if error is not None:
-        return error
-    T = problem.T
-    dx = _time_major(grads.x, problem)
-    bad_steps = [t for t in range(T, 0, -1) if not np.isfinite(dx[t - 1]).all()]
-    if bad_steps:
-        return backward_overflow(problem, bad_steps[0], computed_by=computed_by)
-    names = [name for name, g in grads.items() if not np.isfinite(g).all()]
-    return NonFiniteError(
-        f"{message_head(problem, computed_by)}: the sum over t of {', '.join('∂L/∂' + n for n in names)} overflowed, "
-        "although every step's term is finite",
-        quantity="∂L/∂" + names[0], step=None)
-
-
-def forward_overflow(problem, L: float | None, *, computed_by: str, last_step: int | None = None,
-                     readout: bool = True) -> NonFiniteError | None:
+def first_forward_overflow(problem, h: np.ndarray, L: float | None, *, computed_by: str,
+                           last_step: int | None = None, readout: bool = True) -> NonFiniteError | None:
     """The NonFiniteError naming the first h(t), o(t) or L(t) that is not finite (then L, when
-    given), replaying the forward pass step by step; None if all of them are finite.
+    given), None if all of them are finite. h: (T+1, B, H), h[t] = h(t), the states of a forward
+    pass (the engine's: fast/rnn.py's `forward_overflow` replays it); o(t) and L(t) are computed
+    here a step at a time, after h(t), so that the first to leave the float range is named.
 
-    last_step: replay only steps 1..last_step (default T); readout=False: h(t) alone, for
+    last_step: read only steps 1..last_step (default T); readout=False: h(t) alone, for
     what depends on the states only (∂h(t)/∂h(k)).
     """
     p = problem.params
     T = problem.T if last_step is None else last_step
     where = message_head(problem, computed_by)
-    h_prev = np.zeros((problem.B, p.hidden_size), p.dtype) if problem.h0 is None else problem.h0
     with np.errstate(all="ignore"):
         for t in range(1, T + 1):
-            a_t = problem.x[t - 1] @ p.U.T + h_prev @ p.W.T + p.b              # a(t) = U x(t) + W h(t-1) + b
-            h_t = activations.PHI[problem.nonlinearity](a_t, np.empty_like(a_t))  # h(t) = φ(a(t))
+            h_prev, h_t = h[t - 1], h[t]
             if not np.isfinite(h_t).all():
                 return NonFiniteError(
                     f"{where}: the forward pass overflowed: h(t) = {problem.nonlinearity}(a(t)) is not finite "
                     f"at step t = {t} (max |h(t-1)| = {_max_abs(h_prev):.3g}, ‖W‖₂ = {_norm(p.W):.3g}); "
                     "relu does not bound h(t): scale W or x down, or use tanh",
                     quantity="h(t)", step=t)
-            h_prev = h_t
             if not readout:
                 continue
             o_t = h_t @ p.V.T + p.c                                            # o(t) = V h(t) + c
@@ -123,6 +94,20 @@ def forward_overflow(problem, L: float | None, *, computed_by: str, last_step: i
         return NonFiniteError(f"{where}: L = Σ_t L(t) overflowed, although every L(t) is finite",
                               quantity="L", step=None)
     return None
+
+
+def gradient_overflow(problem, grads: RNNGrads, *, computed_by: str) -> NonFiniteError:
+    """The NonFiniteError of gradients that are not finite although the forward pass is: the first
+    step (the backward pass meets step T first) whose ∂L/∂x(t) is not finite, else the sums over t."""
+    dx = _time_major(grads.x, problem)
+    bad_steps = [t for t in range(problem.T, 0, -1) if not np.isfinite(dx[t - 1]).all()]
+    if bad_steps:
+        return backward_overflow(problem, bad_steps[0], computed_by=computed_by)
+    names = [name for name, g in grads.items() if not np.isfinite(g).all()]
+    return NonFiniteError(
+        f"{message_head(problem, computed_by)}: the sum over t of {', '.join('∂L/∂' + n for n in names)} overflowed, "
+        "although every step's term is finite",
+        quantity="∂L/∂" + names[0], step=None)
 
 
 def backward_overflow(problem, step: int, *, computed_by: str,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..inputs.overflow import check_finite_result
+from ..fast.rnn import check_finite_result
 from ..inputs.validation import Problem
 from ..model.network_params import LayerWeights
 from ..model.params import RNNGrads

@@ -36,17 +36,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fast.rnn import RNNCache, _forward
+from ..fast.rnn import RNNCache, _forward, check_finite_result, forward_overflow
 from ..inputs.options import Options, takes_options
-from ..inputs.overflow import (
-    NonFiniteError,
-    all_finite,
-    backward_overflow,
-    check_finite_result,
-    forward_overflow,
-    message_head,
-    product_overflow,
-)
+from ..inputs.overflow import NonFiniteError, all_finite, backward_overflow, message_head, product_overflow
 from ..inputs.validation import Problem, check_option, check_problem
 from ..model import activations, losses
 from ..model.params import RNNGrads, RNNParams
