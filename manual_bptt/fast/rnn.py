@@ -32,6 +32,7 @@ import numpy as np
 from ..inputs.options import Options, takes_options
 from ..inputs.overflow import NonFiniteError, all_finite, first_forward_overflow, gradient_overflow
 from ..inputs.validation import check_problem
+from ..model.names import ELMAN_CELLS
 from ..model.network_params import LayerWeights, NetworkGrads
 from ..model.params import RNNGrads, RNNParams
 from .cells import cell_for
@@ -128,7 +129,7 @@ def bptt(params, x, y, h0=None, **options) -> tuple[float, RNNGrads | NetworkGra
 def elman_stack(p: RNNParams, nonlinearity: str) -> Stack:
     """The one-layer, one-direction Elman network of an RNNParams: b_ih = b, b_hh = 0 (b = b_ih + b_hh)."""
     layer = LayerWeights(U=p.U, W=p.W, b_ih=p.b, b_hh=np.zeros_like(p.b))
-    return Stack(cell=cell_for(f"rnn_{nonlinearity}"), layers=(layer,), num_directions=1, V=p.V, c=p.c)
+    return Stack(cell=cell_for(ELMAN_CELLS[nonlinearity]), layers=(layer,), num_directions=1, V=p.V, c=p.c)
 
 
 def _initial_state(p: RNNParams, B: int, h0: np.ndarray | None) -> np.ndarray:

@@ -114,7 +114,7 @@ def sequence_backward(
             for t, dh_t in zip(range(T - 1, -1, -1), dh[::-1]):
                 add(dh_carried, dh_t, dh_carried)                   # ∂L/∂h(t) = from above + carried from t+1
                 step_backward(t, dstate)                            # now ∂L/∂state(t), through the cell
-        return _weight_grads(w, trace, x, dstate)
+        return _weight_grads(cell, w, trace, x, dstate)
     held = tuple(np.empty_like(d) for d in dstate) if mask is not None else ()
     for t in range(T - 1, -1, -1):
         if dh is not None:
@@ -134,14 +134,14 @@ def sequence_backward(
                     d.fill(0)
                 else:
                     d *= ~mask[t]                                   # rows still running; padded rows hold
-    return _weight_grads(w, trace, x, dstate)
+    return _weight_grads(cell, w, trace, x, dstate)
 
 
-def _weight_grads(w, trace, x: np.ndarray, dstate: tuple) -> SequenceGrads:
+def _weight_grads(cell, w, trace, x: np.ndarray, dstate: tuple) -> SequenceGrads:
     """The sums over t of the immediate partials: one product each over all T·B rows."""
     T, B, I = x.shape
     h = trace.states[0]
-    one_side = trace.da_h is trace.da_x                             # one pre-activation (Elman, LSTM)
+    one_side = cell.one_pre_activation                              # then da_h and da_x are one array
     da_x = trace.da_x.reshape(T * B, -1)                            # rows (t, n): ∂L/∂a_x(t) of sequence n
     da_h = da_x if one_side else trace.da_h.reshape(T * B, -1)
     grads = {"W": da_h.T @ h[:-1].reshape(T * B, -1)}               # Σ_t ∂L/∂a_h(t) h(t-1)ᵀ

@@ -287,9 +287,10 @@ def _labeller(grads):
 
 
 def _same_container(like, arrays: dict):
-    """`arrays` in the kind of container `like` is: an RNNParams, a NetworkParams (its cell), or a dict."""
+    """`arrays` in the kind of container `like` is: an RNNParams, a NetworkParams (its cell, layout
+    and dropout), or a dict."""
     if isinstance(like, RNNParams):
         return RNNParams(**arrays)
     if isinstance(like, NetworkParams):
-        return NetworkParams(like.cell, arrays)
+        return like.with_arrays(arrays)
     return dict(arrays)

@@ -6,6 +6,9 @@ direction, with a mask for padded steps, and does every product over all steps
 at once. The contract, for a layer's weights w (names.py) and T steps of B rows:
 
     cell.state_names                  ("h",) or ("h", "c"): the states, in the order of every tuple below
+    cell.one_pre_activation           True when U x(t) + b_ih and W h(t-1) + b_hh add into one pre-activation
+                                      (Elman, LSTM): then ∂L/∂(input side) = ∂L/∂(hidden side), one array;
+                                      False for the GRU, whose r multiplies the hidden side's n block
     trace = cell.start(w, ax, state0)
         ax:      (T, B, G·H), C-contiguous: the input side of every pre-activation,
                  U x(t) + cell.input_bias(w), computed by the engine in one product

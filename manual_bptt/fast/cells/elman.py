@@ -27,6 +27,7 @@ class ElmanCell:
     def __init__(self, nonlinearity: str):
         self.nonlinearity = nonlinearity
         self.state_names = CELL_FACTS[ELMAN_CELLS[nonlinearity]].states      # ("h",)
+        self.one_pre_activation = True            # U x(t) + b_ih and W h(t-1) + b_hh add into one a(t)
 
     def input_bias(self, w):
         """What joins U x(t) before the loop: all of b = b_ih + b_hh (None without biases)."""

@@ -33,6 +33,7 @@ class GRUCell:
     """Three gate blocks (G = 3), one state (h)."""
 
     state_names = CELL_FACTS["gru"].states                        # ("h",)
+    one_pre_activation = False                  # r multiplies the hidden side's n block: two sums
 
     def input_bias(self, w):
         """b_ih, plus the r and z blocks of b_hh (they add to the pre-activation like b_ih does)."""

@@ -33,6 +33,7 @@ class LSTMCell:
     """Four gate blocks (G = 4), two states (h, c); h is projected when W_hr is present."""
 
     state_names = CELL_FACTS["lstm"].states                       # ("h", "c")
+    one_pre_activation = True                   # both sides add into one a(t) before the gates
 
     def input_bias(self, w):
         return None if w.b_ih is None else w.b_ih + w.b_hh
