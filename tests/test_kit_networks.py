@@ -45,7 +45,8 @@ def test_a_network_failure_reproduces_as_printed_and_names_the_time_step(layout,
     assert line.startswith("from tests.candidates import dx_after_step_1_dropped; "
                            "from manual_bptt.verification.problems import random_network_problem; ")
     assert line == result.reproduce
-    assert printed.startswith("dx_after_step_1_dropped vs torch.autograd (float64)\n") and re.search(r"\n1 of \d+ FAIL: x \(", printed)
+    assert printed.startswith("dx_after_step_1_dropped vs torch.autograd (float64)\n")
+    assert re.search(r"\n1 of \d+ FAIL: x \(", printed)
     # Only step 1's ∂L/∂x survives: the worst entry is at t = 2, wherever the layout puts time.
     row = result.report["x"]
     assert row.worst_index[axis] == 1
