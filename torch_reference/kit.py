@@ -201,7 +201,8 @@ def check_bptt(
     ill_conditioned: draw from `ill_conditioned_problems` (W up to ×10, T up to
                      80) instead of `rnn_problems`; a row there is judged against
                      what rounding explains (see compare), never by guesswork
-    problems:        any strategy of RandomProblems, instead of both
+    problems:        any strategy of RandomProblems, instead of both: network problems with
+                     `strategies.network_problems(cell="lstm", ...)` (plain values or strategies)
     derandomize:     the same draws on every run (the default), or fresh ones
     pinned:          fix an option instead of drawing it, for an implementation
                      that handles only some: dtype, nonlinearity, loss, reduction,
