@@ -255,7 +255,7 @@ def test_every_fail_row_names_its_worst_entry_and_both_values():
     under = lines[lines.index(next(line for line in lines if line.startswith("x "))) + 1:-1]
     assert under == [
         f"worst W[1, 2]: mine {g.W[1, 2] + 0.5:.6e}, torch.autograd {g.W[1, 2]:.6e}",
-        f"worst h0[1, 4] (the state before step 1): mine {g.h0[1, 4] + 2.0:.6e}, torch.autograd {g.h0[1, 4]:.6e}",
+        f"worst h0[1, 4] (the initial state): mine {g.h0[1, 4] + 2.0:.6e}, torch.autograd {g.h0[1, 4]:.6e}",
         f"worst x[2, 1, 3]: mine {g.x[2, 1, 3] - 1.0:.6e}, torch.autograd {g.x[2, 1, 3]:.6e}",
     ]
     assert report["W"].worst_index == (1, 2) and report["W"].worst_reference == g.W[1, 2]

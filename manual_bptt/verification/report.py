@@ -139,7 +139,7 @@ def _shape_text(shape: tuple) -> str:
     return "x".join(str(n) for n in shape) or "scalar"
 
 
-#: The gradients of the initial state (an LSTM's c0 too): their worst entry is said to be before step 1.
+#: The gradients of the initial state (an LSTM's c0 too; a reverse direction's enters at the last step).
 INITIAL_STATES = ("h0", "c0")
 
 
@@ -210,7 +210,7 @@ class GradientReport:
             if row.name in axes:                                  # x[t - 1] is x(t): the derivation counts from 1
                 where = f"time step t = {row.worst_index[axes[row.name]] + 1}"
             elif row.name in INITIAL_STATES:
-                where = "the state before step 1"
+                where = "the initial state"
             lines.append("worst " + row.worst_entry(self.actual_name, self.reference_name, where))
         return tuple(lines)
 
