@@ -52,3 +52,32 @@ def first_step_dropped(params, x, y, h0=None, **options):
         h0=problem.h0_to_caller_layout(np.zeros_like(dh)), x=problem.to_caller_layout(da @ p.U),
     )
     return L, g
+
+
+def transposed_dU(params, x, y, h0=None, **options):
+    """∂L/∂U returned as (I, H): the shape of Uᵀ, a shape mismatch wherever I ≠ H."""
+    L, g = bptt(params, x, y, h0, **options)
+    return L, RNNGrads(**{**dict(g.items()), "U": g.U.T.copy()})
+
+
+def crashes_on_batches(params, x, y, h0=None, **options):
+    """Raises two frames down on a batch of more than one sequence (the kit shows both frames)."""
+    if np.ndim(x) == 3 and min(np.shape(x)[:2]) > 1:
+        _unbatch(x)
+    return bptt(params, x, y, h0, **options)
+
+
+def _unbatch(x):
+    raise IndexError(f"batch not supported: x has shape {np.shape(x)}")
+
+
+def dx_after_step_1_dropped(params, x, y, h0=None, **options):
+    """A network's ∂L/∂x(t) zeroed for t ≥ 2 (only the first step's survives): wrong from T = 2 on,
+    with the worst entry at some step t ≥ 2, in whichever axis the layout puts time."""
+    L, g = bptt(params, x, y, h0, **options)
+    dx = g.x.copy()
+    if options.get("batch_first") and dx.ndim == 3:
+        dx[:, 1:] = 0                                     # (B, T, I): time is axis 1
+    else:
+        dx[1:] = 0                                        # (T, B, I) or (T, I): time is axis 0
+    return L, type(g)(params=g.params, h0=g.h0, x=dx, c0=g.c0)

@@ -163,3 +163,109 @@ def test_the_kit_module_example_runs():
 
     failures, tried = doctest.testmod(kit, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert tried >= 3 and failures == 0
+
+
+# ---- What a failure prints (issue 20) ---------------------------------------------------
+
+
+def run_as_printed(line: str, **defined) -> str:
+    """Exec a reproduce line in a fresh namespace (holding only `defined`), as a reader pasting it
+    would; what it prints."""
+    import contextlib
+    import io
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(line, dict(defined))
+    return printed.getvalue()
+
+
+def reproduce_line(result) -> str:
+    (line,) = [line for line in str(result).splitlines() if line.startswith("reproduce: ")]
+    return line.removeprefix("reproduce: ")
+
+
+def test_the_reproduce_line_runs_as_printed_its_imports_included():
+    result = check_bptt(transposed_dW, max_examples=30)
+    line = reproduce_line(result)
+    printed = run_as_printed(line)                     # a NameError before: transposed_dW was not imported
+    assert line.startswith("from tests.candidates import transposed_dW; ") and line == result.reproduce
+    # The witness named, the same table: the reproduction is the failure.
+    assert printed.startswith("transposed_dW vs torch.autograd (float64)\n")
+    assert printed.rstrip("\n") == str(result.report)
+    assert "1 of 8 FAIL: W" in printed
+
+
+def test_a_local_candidate_is_called_by_its_own_name():
+    def vandal(params, x, y, h0=None, **options):
+        L, g = bptt(params, x, y, h0, **options)
+        return L * 2, g
+
+    result = check_bptt(vandal, max_examples=5)
+    line = reproduce_line(result)
+    assert line.endswith(".run(compare, manual=vandal))")   # not "...<locals>.vandal", a SyntaxError
+    assert "import vandal" not in line and "L" in result.failed_rows
+    assert run_as_printed(line, vandal=vandal).startswith("test_a_local_candidate_is_called_by_its_own_name")
+
+
+def test_the_candidates_exception_comes_with_its_own_frames_only():
+    from .candidates import crashes_on_batches
+
+    result = check_bptt(crashes_on_batches, max_examples=50)
+    assert not result.ok and result.report is None
+    text = str(result)
+    assert "Traceback (most recent call last), the candidate's frames:\n" in text
+    trace = result.traceback
+    assert trace.startswith("Traceback (most recent call last), the candidate's frames:\n")
+    assert [line.split(", in ")[1] for line in trace.splitlines() if line.startswith("  File ")] == [
+        "crashes_on_batches", "_unbatch"]
+    assert trace.rstrip().endswith("IndexError: batch not supported: x has shape (2, 2, 1)")
+    for machinery in ("kit.py", "autograd.py", "problems.py", "hypothesis"):
+        assert machinery not in trace, machinery
+    assert trace.rstrip("\n") in text and text.index("raised IndexError") < text.index("Traceback")
+    with pytest.raises(IndexError, match="batch not supported"):   # the line raises the same error
+        run_as_printed(reproduce_line(result))
+
+
+def test_an_error_of_the_kits_own_checks_has_no_candidate_frames():
+    result = check_bptt(lambda *a, **k: None, max_examples=1)
+    assert reproduce_line(result).endswith("manual=fn))")              # a lambda has no name to call it by
+    assert result.error.startswith("TypeError: manual: expected ") and result.traceback is None
+    assert "Traceback" not in str(result)
+
+
+def test_a_transposed_gradient_is_reported_as_a_shape_mismatch():
+    from .candidates import transposed_dU
+
+    result = check_bptt(transposed_dU, max_examples=30)
+    assert result.failed_rows == ("U",)
+    (line,) = [line for line in str(result).splitlines() if line.startswith("U ")]
+    H, I = result.problem.recipe["H"], result.problem.recipe["I"]
+    assert line.endswith(f"shape mismatch: got ({I}, {H}), expected ({H}, {I})") and "inf" not in line
+
+
+def test_the_worst_entry_is_printed_under_the_table():
+    result = check_bptt(transposed_dW, max_examples=30)
+    row = result.report["W"]
+    i, j = row.worst_index
+    assert (f"worst W[{i}, {j}]: transposed_dW {row.worst_actual:.6e}, torch.autograd {row.worst_reference:.6e}"
+            in str(result).splitlines())
+    assert abs(row.worst_actual - row.worst_reference) == pytest.approx(row.max_abs_diff)
+
+
+def test_a_result_at_a_prompt_is_its_text_and_in_a_notebook_a_table():
+    failed = check_bptt(transposed_dW, max_examples=30)
+    passed = check_bptt(bptt, max_examples=3)
+    assert repr(failed) == str(failed) and repr(passed) == str(passed)
+    assert "KitResult(" not in repr(failed) and "reason" not in repr(failed)
+    html = failed._repr_html_()
+    assert html.startswith("<div><p><b>transposed_dW</b> FAILs") and failed.report._repr_html_() in html
+    assert '<tr class="fail"' in html and "<p>rows that FAIL: W</p>" in html
+    from html import escape
+
+    assert f"<pre>{escape(failed.reproduce)}</pre>" in html
+    assert passed._repr_html_() == "<p>bptt agrees with torch.autograd on 3 problems</p>"
+    from .candidates import crashes_on_batches
+
+    crashed = check_bptt(crashes_on_batches, max_examples=50)
+    assert f"<pre>{escape(crashed.traceback)}</pre>" in crashed._repr_html_()

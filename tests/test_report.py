@@ -219,3 +219,59 @@ def test_compare_grads_takes_the_estimate_per_row():
     widened = compare_grads(off, g, rounding={"V": 1e-5 * np.abs(g.V).max()})
     assert widened.ok and widened["V"].verdict == "ok (ill-conditioned)"
     assert widened["U"].rounding is None and widened["U"].verdict == "ok"
+
+
+# ---- A shape mismatch, the worst entry, the repr (issue 20) --------------------------------
+
+
+def test_a_transposed_gradient_is_a_shape_mismatch_and_still_a_fail():
+    L, g = grads()
+    report = compare_grads(altered(g, "U", lambda U: U.T.copy()), g, loss=L, reference_loss=L)
+    row = report["U"]
+    assert g.U.shape == (8, 5)
+    assert row.label == "shape mismatch: got (5, 8), expected (8, 5)"
+    assert row.verdict == "FAIL" and not row.ok and not report.ok and report.failures() == (row,)
+    line = next(line for line in str(report).splitlines() if line.startswith("U "))
+    # No max|Δ| or ratio to show: no entries were compared (not "inf").
+    assert line.split()[:5] == ["U", "5x8", "-", f"{np.abs(g.U).max():.3e}", "-"], line
+    assert line.endswith("shape mismatch: got (5, 8), expected (8, 5)") and "inf" not in line
+    assert str(report).splitlines()[-1].startswith("1 of 8 FAIL: U (")
+
+
+def test_every_fail_row_names_its_worst_entry_and_both_values():
+    import dataclasses
+
+    L, g = grads()
+
+    def nudged(index, by):
+        def change(a):
+            a[index] += by
+            return a
+        return change
+
+    wrong = altered(altered(altered(g, "W", nudged((1, 2), 0.5)), "x", nudged((2, 1, 3), -1.0)), "h0", nudged((1, 4), 2.0))
+    report = compare_grads(wrong, g, actual_name="mine", reference_name="torch.autograd")
+    lines = str(report).splitlines()
+    under = lines[lines.index(next(line for line in lines if line.startswith("x "))) + 1:-1]
+    assert under == [
+        f"worst W[1, 2]: mine {g.W[1, 2] + 0.5:.6e}, torch.autograd {g.W[1, 2]:.6e}",
+        f"worst h0[1, 4] (the initial state): mine {g.h0[1, 4] + 2.0:.6e}, torch.autograd {g.h0[1, 4]:.6e}",
+        f"worst x[2, 1, 3]: mine {g.x[2, 1, 3] - 1.0:.6e}, torch.autograd {g.x[2, 1, 3]:.6e}",
+    ]
+    assert report["W"].worst_index == (1, 2) and report["W"].worst_reference == g.W[1, 2]
+    # Told which axis counts time (the kit knows the layout), x's line gives the step: x[2] is x(3).
+    timed = dataclasses.replace(report, time_axes=(("x", 0),))
+    assert f"worst x[2, 1, 3] (time step t = 3): mine {g.x[2, 1, 3] - 1.0:.6e}" in str(timed)
+    # Rows that agree print no such line; a NaN is the worst entry wherever it is.
+    assert "worst" not in str(compare_grads(g, g))
+    nan = compare_grads(altered(g, "b", nudged((6,), np.nan)), g)
+    assert nan["b"].worst_index == (6,) and "worst b[6]: manual nan, reference " in str(nan)
+
+
+def test_a_report_at_a_prompt_is_its_table():
+    L, g = grads()
+    report = compare_grads(altered(g, "W", lambda W: W + 1), g, loss=L, reference_loss=L)
+    assert repr(report) == str(report)
+    assert "reason" not in repr(report) and len(repr(report)) < 1000
+    assert repr(report["W"]) == (f"<GradientRow W 8x8: max|Δ| {1.0:.3e}, max|ref| {np.abs(g.W).max():.3e}, FAIL>")
+    assert "reason" not in repr(report.rows)

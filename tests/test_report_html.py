@@ -34,3 +34,14 @@ def test_a_clean_report_has_no_mark_and_escapes_names():
     html = report._repr_html_()
     assert "FAIL" not in html and 'class="fail"' not in html
     assert "&lt;mine&gt; vs a &amp; b" in html and "<mine>" not in html
+
+
+def test_a_shape_mismatch_and_the_worst_entry_show_in_the_html():
+    L, g = PROBLEM.run(bptt)
+    W = g.W.copy()
+    W[2, 0] += 1.0
+    wrong = type(g)(**{**dict(g.items()), "U": g.U.T.copy(), "W": W})
+    html = compare_grads(wrong, g, loss=L, reference_loss=L)._repr_html_()
+    u_row = next(row for row in rows_of(html) if row.startswith('<tr class="fail"') and "<td>U</td>" in row)
+    assert ">shape mismatch: got (2, 3), expected (3, 2)</td>" in u_row and ">inf<" not in u_row
+    assert f"<p>worst W[2, 0]: manual {W[2, 0]:.6e}, reference {g.W[2, 0]:.6e}</p>" in html

@@ -31,7 +31,13 @@ _MAX_DIGITS = 16
 
 @dataclass(frozen=True)
 class GradientRow:
-    """One gradient: its name and shape, max |Δ|, max |reference| and the verdict."""
+    """One gradient: its name and shape, max |Δ|, max |reference| and the verdict.
+
+    A row compared entry by entry also keeps its worst entry: the index of the
+    largest |Δ| and both values there. A row whose shape differs from the
+    reference's (`expected_shape`) has no entries to compare: it FAILs, with max |Δ|
+    = inf, and its label says "shape mismatch: got (5, 8), expected (8, 5)".
+    """
 
     name: str
     shape: tuple
@@ -45,6 +51,17 @@ class GradientRow:
     #: The dtype of the gradient checked (None for L, a Python float): the report
     #: notes one that differs from the problem's; it never chooses the tolerance.
     actual_dtype: np.dtype | None = None
+    #: The reference's shape where it differs from `shape` (the checked gradient's); else None.
+    expected_shape: tuple | None = None
+    #: Where |Δ| is largest (a NaN counts as largest), and the two values there; None when not compared.
+    worst_index: tuple | None = None
+    worst_actual: float | None = None
+    worst_reference: float | None = None
+
+    @property
+    def shape_mismatch(self) -> bool:
+        """The checked gradient has another shape than the reference's (a FAIL of its own kind)."""
+        return self.expected_shape is not None
 
     @property
     def allowed(self) -> float:
@@ -66,6 +83,8 @@ class GradientRow:
     @property
     def verdict(self) -> str:
         """"ok", "ok (ill-conditioned)", "no meaningful digit" or "FAIL" (see `ok`)."""
+        if self.shape_mismatch:
+            return FAIL
         if self.max_abs_diff <= self.tolerance.allowed(self.max_abs_reference):
             return OK
         if self.rounding is None or not math.isfinite(self.max_abs_diff):
@@ -80,7 +99,10 @@ class GradientRow:
 
     @property
     def label(self) -> str:
-        """The verdict as the table prints it, with the digits where they were estimated."""
+        """The verdict as the table prints it, with the digits where they were estimated,
+        and the two shapes of a shape mismatch."""
+        if self.shape_mismatch:
+            return f"shape mismatch: got {tuple(self.shape)}, expected {tuple(self.expected_shape)}"
         if self.verdict == OK_ILL_CONDITIONED:
             digits = self.digits
             return f"ok (ill-conditioned: ~{digits} digit{'' if digits == 1 else 's'} meaningful)"
@@ -99,8 +121,29 @@ class GradientRow:
         A NaN fails: every comparison with NaN is False."""
         return self.verdict in (OK, OK_ILL_CONDITIONED)
 
+    def worst_entry(self, actual_name: str = "actual", reference_name: str = "reference", where: str = "") -> str:
+        """The worst entry as a line, "W[1, 0]: manual 1.5e-01, torch.autograd -2.3e-01"; `where`
+        (a time step, say) is put in brackets after the index."""
+        index = ", ".join(str(i) for i in self.worst_index)
+        at = (f"{self.name}[{index}]" if index else self.name) + (f" ({where})" if where else "")
+        return f"{at}: {actual_name} {self.worst_actual:.6e}, {reference_name} {self.worst_reference:.6e}"
 
-@dataclass(frozen=True)
+    def __repr__(self) -> str:
+        # The dataclass repr would spell out the tolerance's reason; a row reads as its line of the table.
+        return (f"<GradientRow {self.name} {_shape_text(self.shape)}: max|Δ| {self.max_abs_diff:.3e}, "
+                f"max|ref| {self.max_abs_reference:.3e}, {self.label}>")
+
+
+def _shape_text(shape: tuple) -> str:
+    """A shape as the table prints it: 8x5, or "scalar"."""
+    return "x".join(str(n) for n in shape) or "scalar"
+
+
+#: The gradients of the initial state (an LSTM's c0 too; a reverse direction's enters at the last step).
+INITIAL_STATES = ("h0", "c0")
+
+
+@dataclass(frozen=True, repr=False)
 class GradientReport:
     """Rows for L and each gradient; `ok` when every row is within its tolerance.
 
@@ -116,6 +159,9 @@ class GradientReport:
     #: Lines printed under the table about what was checked (compare adds one for a
     #: network with dropout, checked as its eval-mode function).
     notes: tuple[str, ...] = ()
+    #: (name, axis) pairs: the axis of a gradient that counts time steps (x's is 0 time-major,
+    #: 1 batch_first). The line under the table then gives the worst entry's time step too.
+    time_axes: tuple[tuple[str, int], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -152,15 +198,31 @@ class GradientReport:
                 return row
         raise KeyError(f"no row named {name!r}; rows: {', '.join(r.name for r in self.rows)}")
 
+    def worst_entries(self) -> tuple[str, ...]:
+        """A line per FAIL row compared entry by entry: where |Δ| is largest and both values there
+        ("worst W[1, 0]: manual ..., torch.autograd ..."); x's time step where `time_axes` gives it."""
+        axes = dict(self.time_axes)
+        lines = []
+        for row in self.failures():
+            if row.worst_index is None:
+                continue
+            where = ""
+            if row.name in axes:                                  # x[t - 1] is x(t): the derivation counts from 1
+                where = f"time step t = {row.worst_index[axes[row.name]] + 1}"
+            elif row.name in INITIAL_STATES:
+                where = "the initial state"
+            lines.append("worst " + row.worst_entry(self.actual_name, self.reference_name, where))
+        return tuple(lines)
+
     def __str__(self) -> str:
         header = ("name", "shape", "max|Δ|", "max|ref|", "ratio", "allowed", "")
         body = [
             (
                 row.name,
-                "x".join(str(n) for n in row.shape) or "scalar",
-                f"{row.max_abs_diff:.3e}",
+                _shape_text(row.shape),
+                "-" if row.shape_mismatch else f"{row.max_abs_diff:.3e}",
                 f"{row.max_abs_reference:.3e}",
-                f"{row.ratio:.3e}",
+                "-" if row.shape_mismatch else f"{row.ratio:.3e}",
                 f"{row.allowed:.3e}",
                 row.label,
             )
@@ -168,8 +230,9 @@ class GradientReport:
         ]
         widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
         lines = [f"{self.actual_name} vs {self.reference_name} ({self.dtype})"]
-        # Verdicts with the rounding estimate are long phrases: they read better left-aligned.
-        left = {0, 1, 6} if any(row.rounding is not None for row in self.rows) else {0, 1}
+        # Long verdicts (the rounding estimate's, a shape mismatch) read better left-aligned.
+        long_labels = any(row.rounding is not None or row.shape_mismatch for row in self.rows)
+        left = {0, 1, 6} if long_labels else {0, 1}
         for r in [header] + body:
             lines.append("  ".join(cell.ljust(w) if i in left else cell.rjust(w)
                                    for i, (cell, w) in enumerate(zip(r, widths))).rstrip())
@@ -181,12 +244,17 @@ class GradientReport:
         )
         if any(row.rounding is not None for row in self.rows):
             verdict, rule = self._conditioned_summary(verdict, rule)
+        lines.extend(self.worst_entries())
         note = self.dtype_note()
         if note is not None:
             lines.append(note)
         lines.extend(f"note: {line}" for line in self.notes)
         lines.append(f"{verdict} ({rule})")
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        # At a prompt a report is its table (the dataclass repr repeats the tolerance's reason per row).
+        return str(self)
 
     def _conditioned_summary(self, verdict: str, rule: str) -> tuple[str, str]:
         """The last line's verdict and rule where the rounding estimate was used."""
@@ -196,6 +264,7 @@ class GradientReport:
             part = f"{len(undetermined)} without a meaningful digit on this problem: {names}"
             verdict = part if verdict == "all agree" else f"{verdict}; {part}"
         return verdict, f"{rule}, or within what rounding explains on this problem"
+
     def _repr_html_(self) -> str:
         """The same table as HTML, for Jupyter: a FAIL row is shaded and its verdict in bold red."""
         return report_html(self)
@@ -213,20 +282,23 @@ def report_html(report: GradientReport) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in ("name", "shape", "max|Δ|", "max|ref|", "ratio", "allowed", ""))
     body = []
     for row in report.rows:
-        shape = "x".join(str(n) for n in row.shape) or "scalar"
         numbers = (row.max_abs_diff, row.max_abs_reference, row.ratio, row.allowed)
-        cells = [f"<td>{escape(row.name)}</td>", f"<td>{shape}</td>"]
-        cells += [f'<td style="text-align: right">{value:.3e}</td>' for value in numbers]
+        texts = [f"{value:.3e}" for value in numbers]
+        if row.shape_mismatch:                                       # no entries compared: no max|Δ|, no ratio
+            texts[0] = texts[2] = "-"
+        cells = [f"<td>{escape(row.name)}</td>", f"<td>{_shape_text(row.shape)}</td>"]
+        cells += [f'<td style="text-align: right">{text}</td>' for text in texts]
         if row.verdict != FAIL:                                      # ok, ok (ill-conditioned), no meaningful digit
             cells.append(f'<td class="{"ok" if row.ok else "undetermined"}">{escape(row.label)}</td>')
             body.append(f"<tr>{''.join(cells)}</tr>")
         else:
-            cells.append(f'<td class="fail" style="{FAIL_CELL_STYLE}">FAIL</td>')
+            cells.append(f'<td class="fail" style="{FAIL_CELL_STYLE}">{escape(row.label)}</td>')
             body.append(f'<tr class="fail" style="{FAIL_ROW_STYLE}">{"".join(cells)}</tr>')
     verdict = escape(str(report).splitlines()[-1])
     caption = escape(f"{report.actual_name} vs {report.reference_name} ({report.dtype})")
     note = report.dtype_note()
     note = "" if note is None else f"<p>{escape(note)}</p>"
+    note = "".join(f"<p>{escape(line)}</p>" for line in report.worst_entries()) + note
     note += "".join(f"<p>note: {escape(line)}</p>" for line in report.notes)
     return (f"<table><caption>{caption}</caption><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>{note}<p>{verdict}</p>")
@@ -250,7 +322,9 @@ def compare_grads(
     `actual` and `reference` are RNNGrads or NetworkGrads: one row per name of the
     reference's `items()`; a name the actual lacks is a ValueError, a gradient that
     is not an array of real floats (complex, integer, object) a TypeError. A
-    gradient whose shape differs from the reference's is a FAIL with max |Δ| = inf.
+    gradient whose shape differs from the reference's is a FAIL with max |Δ| = inf,
+    labelled "shape mismatch: got (5, 8), expected (8, 5)". Every other row keeps its
+    worst entry (index and both values), printed under the table for a FAIL row.
 
     `dtype` is the problem's dtype, float32 or float64 (that of its parameters):
     the precision being judged. It chooses the tolerance (unless `tolerance` is
@@ -302,8 +376,13 @@ def _row(name: str, got: np.ndarray, want: np.ndarray, tolerance: Tolerance) -> 
     # Gradients are never empty (every size is at least 1), so max is defined.
     reference_size = float(np.max(np.abs(want)))
     if got.shape != want.shape:
-        return GradientRow(name, got.shape, math.inf, reference_size, tolerance, actual_dtype=got.dtype)
+        return GradientRow(name, got.shape, math.inf, reference_size, tolerance, actual_dtype=got.dtype,
+                           expected_shape=want.shape)
     # Differences in float64 so that the measure itself adds no float32 rounding.
     diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
+    # argmax finds the first NaN where there is one: the entry that fails.
+    worst = np.unravel_index(int(np.argmax(diff)), diff.shape)
     # np.max propagates NaN, and a NaN max |Δ| fails every comparison (see GradientRow.ok).
-    return GradientRow(name, got.shape, float(np.max(diff)), reference_size, tolerance, actual_dtype=got.dtype)
+    return GradientRow(name, got.shape, float(np.max(diff)), reference_size, tolerance, actual_dtype=got.dtype,
+                       worst_index=tuple(int(i) for i in worst), worst_actual=float(got[worst]),
+                       worst_reference=float(want[worst]))
