@@ -110,7 +110,7 @@ def rtrl_of_problem(problem: Problem) -> tuple[float, RNNGrads]:
     L = 0.0
     g = {name: np.zeros_like(array) for name, array in p.items()}      # ∂L/∂U, W, V, b, c, summed over t
     g["h0"] = np.zeros((B, H), dtype=dtype)                            # ∂L/∂h(0), one row per batch element
-    dx = np.zeros((T, B, I), dtype=dtype)
+    dx = np.zeros((0, B, I), dtype=dtype)                              # ∂L/∂x(k) for the steps k seen so far
 
     for t in range(T):                                                 # Python's t is step t+1
         x_t, h_prev = problem.x[t], h
@@ -131,17 +131,18 @@ def rtrl_of_problem(problem: Problem) -> tuple[float, RNNGrads]:
         # Step t's own loss, and ∂L(t)/∂h(t) = Vᵀ ∂L(t)/∂o(t), ready now:
         y_t = problem.y[t][None]
         r = readout(p.V, p.c, h[None], y_t, loss=problem.loss, reduction=problem.reduction)
-        L += per_step * r.L                                            # L = Σ_t L(t)
+        L = L + per_step * r.L                                         # L = Σ_t L(t)
         dh = per_step * r.h_top[0]                                     # ∂L(t)/∂h(t), (B, H)
-        g["V"] += per_step * r.V                                       # ∂L(t)/∂o(t) h(t)ᵀ
-        g["c"] += per_step * r.c                                       # ∂L(t)/∂o(t)
+        g["V"] = g["V"] + per_step * r.V                               # + ∂L(t)/∂o(t) h(t)ᵀ
+        g["c"] = g["c"] + per_step * r.c                               # + ∂L(t)/∂o(t)
 
-        # ∂L/∂θ += ∂L(t)/∂h(t) · P(t), summed over the batch where θ is shared:
-        g["W"] += np.einsum("bi,bipq->pq", dh, P.W)
-        g["U"] += np.einsum("bi,bipq->pq", dh, P.U)
-        g["b"] += np.einsum("bi,bip->p", dh, P.b)
-        g["h0"] += np.einsum("bi,bij->bj", dh, P.h0)                   # per batch element: h0 is one per row
-        dx[:t + 1] += np.einsum("bi,kbij->kbj", dh, P.x)                 # every x(k), k ≤ t
+        # ∂L/∂θ = Σ_t ∂L(t)/∂h(t) · P(t), summed over the batch where θ is shared:
+        g["W"] = g["W"] + np.einsum("bi,bipq->pq", dh, P.W)
+        g["U"] = g["U"] + np.einsum("bi,bipq->pq", dh, P.U)
+        g["b"] = g["b"] + np.einsum("bi,bip->p", dh, P.b)
+        g["h0"] = g["h0"] + np.einsum("bi,bij->bj", dh, P.h0)          # per batch element: h0 is one per row
+        dx = np.concatenate([dx, np.zeros((1, B, I), dtype=dtype)])   # x(t) seen: its gradient starts at 0
+        dx = dx + np.einsum("bi,kbij->kbj", dh, P.x)                   # every x(k), k ≤ t
 
     grads = RNNGrads(
         U=g["U"], W=g["W"], V=g["V"], b=g["b"], c=g["c"],
