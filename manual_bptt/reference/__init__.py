@@ -11,6 +11,10 @@ expressions, a named cache per step, nothing written in place.
 relative, tests/test_reference.py), and this is tested against torch.autograd
 (tests/test_reference_against_torch.py). It needs NumPy alone.
 
+`rtrl(params, x, y, h0=None, **options)` (rtrl.py) computes the one-layer model's same
+gradients the other way round, forward in time through the sensitivities ∂h(t)/∂θ
+(real-time recurrent learning), tested equal to `bptt` (tests/test_rtrl.py).
+
 Conventions, here and in every module of the package: rows are batch elements, so the
 derivation's U x(t) is `x @ U.T` and Wᵀ ∂L/∂a(t) is `da @ W`; `h[t]` is h(t), `h[0]` = h0.
 """
@@ -24,6 +28,7 @@ from ..inputs.options import Options, takes_options
 from ..inputs.validation import check_problem
 from .network import network_bptt
 from .rnn import rnn_bptt
+from .rtrl import rtrl
 
 
 @takes_options
@@ -45,4 +50,4 @@ def bptt(params, x, y, h0=None, **options):
         return rnn_bptt(check_problem(params, x, y, h0, options))
 
 
-__all__ = ["bptt"]
+__all__ = ["bptt", "rtrl"]
