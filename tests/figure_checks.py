@@ -48,3 +48,14 @@ def assert_integer_ticks(axis):
     low, high = sorted(axis.get_view_interval())
     ticks = [tick for tick in axis.get_majorticklocs() if low <= tick <= high]
     assert ticks and all(float(tick).is_integer() for tick in ticks), ticks
+
+
+def assert_help_gives_defaults(parser):
+    """Every option of the parser has help text, and every option that takes a value names its default."""
+    for action in parser._actions:
+        if action.dest == "help" or action.option_strings == []:
+            continue
+        name = "/".join(action.option_strings)
+        assert action.help, f"{name} has no help text"
+        if action.nargs != 0 and not action.required:
+            assert "default" in action.help, f"{name}'s help does not give its default: {action.help!r}"
