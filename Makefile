@@ -44,7 +44,7 @@ mutate: $(STAMP)
 
 ## figures: the README's gallery, regenerated (docs/figures/; about a minute)
 figures: $(STAMP)
-	$(BIN)/bptt explain --out docs/figures/explain.png --dpi 64
+	$(BIN)/bptt explain --forget-bias 2 --out docs/figures/explain.png --dpi 64
 	$(BIN)/bptt train --steps 2000 --out docs/figures/train.png --no-progress
 
 ## hostile: the hostile sweep: about a thousand hostile calls on every public surface, each with its expectation; counts by surface and every BAD call (a few minutes; scripts/hostile_sweep.py --help)

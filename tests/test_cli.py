@@ -237,3 +237,29 @@ def test_a_bad_weight_scale_is_a_usage_error(value, capsys):
         main(["--weight-scale", value])
     assert exited.value.code == 2
     assert "argument --weight-scale: expected a positive" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("run_as, says", [
+    (lambda argv: main(argv), "bptt-check"),
+    (lambda argv: __import__("torch_reference.commands", fromlist=["main"]).main(["check", *argv]), "bptt check"),
+])
+def test_the_command_names_itself_as_it_was_run(run_as, says, capsys, monkeypatch):
+    """`bptt-check --help` says bptt-check; `bptt check --help` says bptt check, and so do its errors."""
+    with pytest.raises(SystemExit) as exited:
+        run_as(["--help"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: {says} [-h]")
+    monkeypatch.setattr(cli, "compare", lambda *a, **k: pytest.fail("compared despite a usage error"))
+    with pytest.raises(SystemExit) as exited:
+        run_as(["-T", "0"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == f"{says}: error: argument -T/--seq-len: expected a positive integer, got '0'\n"
+
+
+def test_every_option_of_check_and_explain_has_help_and_a_default():
+    pytest.importorskip("matplotlib")
+    from tests.figure_checks import assert_help_gives_defaults
+    from torch_reference import explain
+
+    assert_help_gives_defaults(parser())
+    assert_help_gives_defaults(explain.parser())

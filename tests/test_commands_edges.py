@@ -174,9 +174,9 @@ def test_explain_reads_suffixes_in_capitals(tmp_path, capsys):
     (["-T", "1000000", "-B", "1", "-I", "1"], "T: expected sizes that fit in memory"),
     (["--dpi", "100000"], "argument --dpi: expected an integer in [10, 600], got '100000'"),
     (["--dpi", "0"], "argument --dpi: expected an integer in [10, 600], got '0'"),
-    # Twenty rows of panels at 600 dpi: 7560 × 36000 pixels, more than Pillow reads back.
+    # Twenty rows of panels and four of the carousel at 600 dpi: 7560 × 43200 pixels, more than Pillow reads back.
     (["--dpi", "600"] + [arg for s in range(1, 11) for arg in ("--weight-scale", str(s))],
-     "--dpi: 600 makes the figure of 20 rows 7560 × 36000 pixels"),
+     "--dpi: 600 makes the figure of 24 rows 7560 × 43200 pixels"),
 ])
 def test_explain_refuses_sizes_it_cannot_hold_before_computing(argv, starts, tmp_path, capsys, no_computation):
     assert_usage_error(run(["explain", "--out", str(tmp_path / "x.png")] + argv, capsys),
@@ -421,7 +421,7 @@ def test_ctrl_c_during_check_exits_130_without_a_table(monkeypatch, capsys):
     code, out, err = run(["check", "-T", "3"], capsys)
     assert code == 130
     assert out.startswith("problem: random_problem(T=3") and "agree" not in out
-    assert_one_line(err, "bptt-check: interrupted (Ctrl-C) before the comparison finished")
+    assert_one_line(err, "bptt check: interrupted (Ctrl-C) before the comparison finished")
 
 
 def test_ctrl_c_anywhere_else_in_a_subcommand_exits_130(monkeypatch, capsys):

@@ -18,9 +18,10 @@ pytest.importorskip("matplotlib")
 
 from manual_bptt.tools.derivation import contribution_norms, contributions, hidden_jacobian  # noqa: E402
 from manual_bptt.tools.lags import lag_profile, singular_values_by_lag  # noqa: E402
-from manual_bptt.tools.plotting import plot_contributions, plot_hidden_jacobian  # noqa: E402
+from manual_bptt.tools.plotting import (draw_singular_values, draw_state_norms, new_figure,  # noqa: E402
+                                        plot_contributions, plot_hidden_jacobian)
 from manual_bptt.verification.problems import random_problem  # noqa: E402
-from tests.figure_checks import diagonal_sums, panel_axes  # noqa: E402
+from tests.figure_checks import assert_heat_map_shows, assert_integer_ticks, diagonal_sums, panel_axes  # noqa: E402
 
 PROBLEM = random_problem(T=7, B=3, I=2, H=4, O=3, seed=5)
 ARGS = (PROBLEM.params, PROBLEM.x, PROBLEM.y, PROBLEM.h0)
@@ -71,6 +72,61 @@ def test_plot_contributions_draws_the_term_sizes_and_the_lag_profile():
         assert lag_ax.get_xlabel() == "lag d = t − k"
     with pytest.raises(ValueError, match=r"^terms: expected a \(T, T, \.\.\.\) array"):
         plot_contributions(np.zeros((3, 4)))
+
+
+def test_no_term_and_an_exact_zero_are_drawn_apart_with_a_labelled_colour_bar():
+    """k > t (no term) is grey, an exactly-zero term (a dead relu unit) another colour; the legend names both."""
+    norms = contribution_norms(*ARGS)
+    norms[4, 1] = 0.0                                               # a term (t=5, k=2) that is exactly 0
+    heat_ax, _ = panel_axes(plot_contributions(norms))
+    assert_heat_map_shows(heat_ax.images[0], norms)
+    assert [image.get_label() for image in heat_ax.images] == ["term sizes", "no term (k > t)", "exactly 0"]
+    # Without a zero term there is no red layer and no legend entry for it.
+    heat_ax, _ = panel_axes(plot_contributions(contribution_norms(*ARGS)))
+    assert_heat_map_shows(heat_ax.images[0], contribution_norms(*ARGS))
+
+
+def test_steps_and_lags_get_whole_number_ticks():
+    """T = 3: a default locator puts ticks at 0.5, 1.5, ...; a step or lag has no fraction."""
+    problem = random_problem(T=3, B=2, I=2, H=3, O=2, seed=1)
+    args = (problem.params, problem.x, problem.y, problem.h0)
+    heat_ax, lag_ax = panel_axes(plot_contributions(contribution_norms(*args)))
+    for axis in (heat_ax.xaxis, heat_ax.yaxis, lag_ax.xaxis):
+        assert_integer_ticks(axis)
+    matrix_ax, sigma_ax = panel_axes(plot_hidden_jacobian(hidden_jacobian(problem.params, problem.x, problem.h0, t=3, k=1)))
+    for axis in (matrix_ax.xaxis, matrix_ax.yaxis, sigma_ax.xaxis):
+        assert_integer_ticks(axis)
+    fig, axes = new_figure(1, 2, purpose="test")
+    draw_singular_values(axes[0, 0], singular_values_by_lag(problem.params, problem.x, problem.h0)[:, 0])
+    draw_state_norms(axes[0, 1], {"one": [1.0, 0.5, 0.25, 0.125]})
+    for ax in axes[0]:
+        assert_integer_ticks(ax.xaxis)
+
+
+def test_singular_values_name_the_state_they_are_of():
+    """An LSTM's panel is of ∂c(t)/∂c(t − d): its axis label and legend say c, as its title does."""
+    sigma = singular_values_by_lag(PROBLEM.params, PROBLEM.x, PROBLEM.h0)[:, 0]
+    fig, axes = new_figure(1, 2, purpose="test")
+    for ax, state in zip(axes[0], ("h", "c")):
+        lines = draw_singular_values(ax, sigma, t=7, state=state)
+        np.testing.assert_array_equal(np.stack([line.get_ydata() for line in lines], axis=1), sigma)
+        other = "c" if state == "h" else "h"
+        said = [ax.get_ylabel(), ax.get_title(), *(text.get_text() for text in ax.get_legend().get_texts())]
+        assert all(f"∂{state}(t" in text and f"∂{other}(" not in text for text in said), said
+
+
+def test_state_norms_of_several_networks_share_one_log_axis():
+    fig, axes = new_figure(1, 1, purpose="test")
+    drawn = {"RNN tanh: ‖∂h(T)/∂h(T − d)‖₂": np.array([1.0, 1e-2, 1e-4]),
+             "LSTM (forget bias +2): ‖∂c(T)/∂c(T − d)‖₂": np.array([1.0, 0.9, 0.8])}
+    ax = axes[0, 0]
+    lines = draw_state_norms(ax, drawn, title="RNN against LSTM")
+    assert ax.get_yscale() == "log"
+    assert [line.get_label() for line in lines] == list(drawn)
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == list(drawn)
+    for line, values in zip(lines, drawn.values()):
+        np.testing.assert_array_equal(line.get_xdata(), np.arange(3))
+        np.testing.assert_array_equal(line.get_ydata(), values)
 
 
 def test_manual_bptt_imports_without_matplotlib_and_says_how_to_install_it():

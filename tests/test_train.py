@@ -91,6 +91,55 @@ def test_the_plot_holds_both_curves_and_the_gap():
     np.testing.assert_array_equal(gap.get_lines()[0].get_ydata(), result.param_gap)
 
 
+def test_the_plot_says_what_its_panels_are_and_reads_at_its_size():
+    """The right panel is the parameter difference between the two runs: its title says so and why it rises;
+    each panel is at least 5 inches wide (a 2000-step curve at 72 dpi), the steps are whole numbers."""
+    pytest.importorskip("matplotlib")
+    from tests.figure_checks import assert_integer_ticks
+    from torch_reference.train import plot_training
+
+    result = train_both(TEXT, TrainConfig(**{**TINY, "steps": 7}))
+    fig = plot_training(result)
+    curves, gap = fig.axes
+    assert fig.get_size_inches()[0] >= 2 * 5 and fig.get_size_inches()[1] >= 4
+    assert "manual − autograd" in gap.get_title() and "rounding" in gap.get_title() and "rises" in gap.get_title()
+    assert gap.get_ylabel() == "max|p_manual − p_autograd| / max|p_autograd|"
+    assert [t.get_text() for t in gap.get_legend().get_texts()] == ["max over U, W, V, b, c"]
+    for said in ("H = 8", "T = 8", "B = 4", "adam lr 0.003", "seed 0"):
+        assert said in fig._suptitle.get_text()
+    for ax in (curves, gap):
+        assert_integer_ticks(ax.xaxis)
+
+
+def test_the_progress_bar_shows_the_current_loss():
+    class Bar:
+        """A stand-in for tqdm: iterates the steps and records what the bar would show beside them."""
+
+        def __init__(self, steps):
+            self.steps, self.shown = steps, []
+
+        def __iter__(self):
+            return iter(self.steps)
+
+        def set_postfix_str(self, text, refresh=True):
+            self.shown.append(text)
+
+        def close(self):
+            pass
+
+    bars = []
+    result = train_both(TEXT, TrainConfig(**{**TINY, "steps": 5}), progress=lambda steps: bars.append(Bar(steps))
+                        or bars[-1])
+    assert bars[0].shown == [f"L = {L:.4f}" for L in result.losses_manual]
+
+
+def test_every_option_of_train_has_help_and_a_default():
+    from tests.figure_checks import assert_help_gives_defaults
+    from torch_reference.train import parser
+
+    assert_help_gives_defaults(parser())
+
+
 def test_corpus_batches_predict_the_next_character():
     corpus = CharCorpus.from_text("abcabcabd")
     assert corpus.alphabet == "abcd" and corpus.V == 4

@@ -340,7 +340,7 @@ def test_every_bad_file_or_argument_is_one_line_and_exit_2(case, files, capsys, 
     monkeypatch.setattr(cli, "compare", lambda *a, **k: pytest.fail("computed despite bad input"))
     code, out, err = run(["check", *[a.replace("{d}", str(files)) for a in argv]], capsys)
     assert code == 2, (code, out, err)
-    assert err.startswith("bptt-check: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("bptt check: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
     assert says in err, err
 
 

@@ -157,9 +157,10 @@ def _weight_scale(text: str) -> float:
     return value
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(prog: str = "bptt-check") -> argparse.ArgumentParser:
+    """The options of `bptt-check`; `prog` is the name its usage and messages give (`bptt check` as a subcommand)."""
     p = Parser(
-        prog="bptt-check",
+        prog=prog,
         description="Compare hand-written BPTT gradients with torch.autograd on one random problem.",
         epilog="exit status: 0 every gradient agrees; 1 some gradient disagrees; 2 usage error "
                "(a bad option, or sizes too large for memory); 3 the problem could not be checked "
@@ -372,8 +373,8 @@ def _problem(args):
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    cli = parser()
+def main(argv: list[str] | None = None, *, prog: str = "bptt-check") -> int:
+    cli = parser(prog)
     argv = sys.argv[1:] if argv is None else list(argv)
     args = cli.parse_args(argv)
     try:

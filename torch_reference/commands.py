@@ -25,7 +25,7 @@ from manual_bptt.tools.extras import MissingExtra
 
 #: subcommand -> (module, one-line help); each module has main(argv) -> exit code
 SUBCOMMANDS = {
-    "check": ("torch_reference.cli", "compare manual BPTT with torch.autograd on one problem"),
+    "check": ("torch_reference.check", "compare manual BPTT with torch.autograd on one problem"),
     "explain": ("torch_reference.explain", "draw the derivation: terms over (t, k), lags, singular values"),
     "sweep": ("torch_reference.sweep", "check N random problems across every option"),
     "train": ("torch_reference.train", "train a character-level model twice: manual and autograd"),

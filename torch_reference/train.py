@@ -124,7 +124,8 @@ class Overflow(Exception):
 def train_both(text: str, config: TrainConfig, *, progress=None) -> TrainResult:
     """Train the manual and the autograd model side by side on the same batches.
 
-    `progress` wraps the range of steps (e.g. tqdm) when given. Ctrl-C
+    `progress` wraps the range of steps (e.g. tqdm) when given; a bar with `set_postfix_str`
+    shows the current loss after each step. Ctrl-C
     (KeyboardInterrupt) or a step that leaves the float range ends the run early:
     the result then holds the steps done before it, and says why in `stopped`.
     """
@@ -181,6 +182,8 @@ def train_both(text: str, config: TrainConfig, *, progress=None) -> TrainResult:
             losses_torch.append(L_torch)
             gaps.append(gap)
             norms.append(norm)
+            if hasattr(bar, "set_postfix_str"):                          # tqdm: the loss beside the bar
+                bar.set_postfix_str(f"L = {L:.4f}", refresh=False)
     except KeyboardInterrupt:
         stopped = "interrupted"
     except (NonFiniteError, Overflow) as error:
@@ -193,24 +196,43 @@ def train_both(text: str, config: TrainConfig, *, progress=None) -> TrainResult:
                        param_gap=np.array(gaps), grad_norm=np.array(norms), stopped=stopped)
 
 
-def plot_training(result: TrainResult):
-    """A figure: both loss curves, and the parameters' relative gap per step (log scale)."""
-    from manual_bptt.tools.plotting import new_figure
+#: The training figure's panels, in inches: wide and tall enough for a 2000-step curve at 72 dpi.
+TRAINING_PANEL = (6.0, 4.2)
 
-    fig, axes = new_figure(1, 2, purpose="bptt train's plot")
+
+def plot_training(result: TrainResult):
+    """A figure: both loss curves, and the parameters' relative difference per step (log scale).
+
+    The left panel draws L of each step's batch for the manual run (thick, light) and the
+    autograd run (thin, dashed, on top): where they agree one line shows through the other.
+    The right panel is how far apart the two runs' parameters are after each step; it
+    starts at the rounding of one step and grows as those differences compound.
+    """
+    from manual_bptt.tools.plotting import integer_ticks, new_figure
+
+    fig, axes = new_figure(1, 2, purpose="bptt train's plot", panel_size=TRAINING_PANEL)
+    config = result.config
     steps = np.arange(1, result.losses_manual.shape[0] + 1)
     curves, gap = axes[0]
-    curves.plot(steps, result.losses_manual, label="manual bptt + NumPy " + result.config.optimizer, linewidth=2.5)
-    curves.plot(steps, result.losses_torch, label="torch.autograd + torch.optim", linestyle="--", color="black")
+    curves.plot(steps, result.losses_manual, label=f"manual bptt + NumPy {config.optimizer}", linewidth=3,
+                color="tab:blue", alpha=0.5)
+    curves.plot(steps, result.losses_torch, label=f"torch.autograd + torch.optim.{config.optimizer.capitalize()}",
+                linestyle="--", linewidth=0.8, color="black")
     curves.set_xlabel("step")
-    curves.set_ylabel("L (mean cross-entropy per character)")
-    curves.set_title(f"training on {result.corpus.V} characters, {result.config.dtype}")
-    curves.legend()
-    gap.plot(steps, result.param_gap, color="tab:red")
+    curves.set_ylabel("L: mean cross-entropy per character")
+    curves.set_title(f"the loss of each step's batch: {result.corpus.V} characters, {config.dtype}")
+    curves.legend(loc="upper right")
+    gap.plot(steps, result.param_gap, color="tab:red", label="max over U, W, V, b, c")
     gap.set_yscale("log", nonpositive="mask")
     gap.set_xlabel("step")
-    gap.set_ylabel("max|p_manual − p_torch| / max|p_torch|")
-    gap.set_title("largest relative parameter difference")
+    gap.set_ylabel("max|p_manual − p_autograd| / max|p_autograd|")
+    gap.set_title(f"manual − autograd parameters: rounding ({config.dtype}),\n"
+                  "compounded step after step (so it rises)")
+    gap.legend(loc="lower right")
+    for ax in (curves, gap):
+        integer_ticks(ax.xaxis)
+    fig.suptitle(f"bptt train: H = {config.hidden_size}, T = {config.seq_len}, B = {config.batch}, "
+                 f"{config.optimizer} lr {config.lr:g}, clip {config.clip}, seed {config.seed}")
     return fig
 
 
@@ -263,23 +285,34 @@ def parser() -> argparse.ArgumentParser:
                       "2 usage error (a bad option, text or output file); 3 training left the float range; "
                       "4 an optional extra is missing; 130 stopped by Ctrl-C")
     p.add_argument("--text", default=str(DEFAULT_TEXT), help="the text to learn, UTF-8 (default docs/derivation.md)")
-    p.add_argument("--steps", type=_positive, default=defaults.steps, help=f"updates (default {defaults.steps})")
-    p.add_argument("-H", "--hidden-size", type=_positive, default=defaults.hidden_size)
-    p.add_argument("-T", "--seq-len", type=_positive, default=defaults.seq_len)
-    p.add_argument("-B", "--batch", type=_positive, default=defaults.batch)
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.optimizer)
+    p.add_argument("--steps", type=_positive, default=defaults.steps,
+                   help="updates, one batch each (default %(default)s)")
+    p.add_argument("-H", "--hidden-size", type=_positive, default=defaults.hidden_size,
+                   help="hidden size H of the RNN (default %(default)s)")
+    p.add_argument("-T", "--seq-len", type=_positive, default=defaults.seq_len,
+                   help="characters per sequence, T time steps (default %(default)s)")
+    p.add_argument("-B", "--batch", type=_positive, default=defaults.batch,
+                   help="sequences per batch B (default %(default)s)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.optimizer,
+                   help="Adam, or SGD with --momentum; NumPy's on one side, torch.optim's on the other "
+                        "(default %(default)s)")
     p.add_argument("--lr", type=_number(minimum=0, include_minimum=False), default=defaults.lr,
-                   help="learning rate, > 0")
+                   help="learning rate, > 0 (default %(default)s)")
     p.add_argument("--momentum", type=_number(minimum=0, maximum=1), default=defaults.momentum,
-                   help="SGD's momentum, in [0, 1)")
+                   help="SGD's momentum, in [0, 1) (default %(default)s)")
     p.add_argument("--clip", type=_number(minimum=0), default=defaults.clip,
-                   help="max gradient norm, >= 0; 0 for none")
-    p.add_argument("--dtype", choices=DTYPES, default=defaults.dtype)
-    p.add_argument("--seed", type=_integer(0), default=defaults.seed)
-    p.add_argument("--out", help="write the loss curves here (.png, .svg, .pdf)")
-    p.add_argument("--sample", type=_integer(0), default=300, help="characters to generate at the end, >= 0")
-    p.add_argument("--prompt", default="The ", help="the sample's first characters, all in the text (default 'The ')")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+                   help="clip the gradients' total norm to this, >= 0; 0 for none (default %(default)s)")
+    p.add_argument("--dtype", choices=DTYPES, default=defaults.dtype,
+                   help="of every array on both sides; float64 runs must agree within "
+                        f"{FLOAT64_AGREEMENT:g} (default %(default)s)")
+    p.add_argument("--seed", type=_integer(0), default=defaults.seed,
+                   help="seed of the initial weights, the batches and the sample (default %(default)s)")
+    p.add_argument("--out", metavar="FILE",
+                   help="write the loss curves here (.png, .svg, .pdf); None: no figure (default %(default)s)")
+    p.add_argument("--sample", type=_integer(0), default=300,
+                   help="characters to generate at the end, >= 0 (default %(default)s)")
+    p.add_argument("--prompt", default="The ", help="the sample's first characters, all in the text (default %(default)r)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (default: a bar with the current loss)")
     return p
 
 
@@ -308,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     progress = None
     if not args.no_progress:
         tqdm = require("tqdm", purpose="bptt train's progress bar").tqdm
-        progress = lambda steps: tqdm(steps, unit="step")  # noqa: E731
+        progress = lambda steps: tqdm(steps, unit="step", desc="training")  # noqa: E731
     # A step that leaves the float range stops the run, and says so: NumPy's warnings would only repeat it.
     with one_thread(), np.errstate(over="ignore", invalid="ignore"):
         result = train_both(text, config, progress=progress)
