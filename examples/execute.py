@@ -41,19 +41,31 @@ def execute(path: Path = NOTEBOOK):
                                      record_timing=False,
                                      resources={"metadata": {"path": str(path.parent)}})
     client.execute()
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = joined_streams(cell.outputs)
     return notebook
 
 
+def joined_streams(outputs: list) -> list:
+    """The outputs, each run of one stream's pieces joined: the kernel cuts a stream wherever
+    it flushed, which differs from run to run."""
+    joined = []
+    for output in outputs:
+        if output.output_type == "stream" and joined and joined[-1].output_type == "stream" \
+                and joined[-1].name == output.name:
+            joined[-1] = nbformat.NotebookNode({**joined[-1], "text": joined[-1].text + output.text})
+        else:
+            joined.append(output)
+    return joined
+
+
 def texts(cell) -> list[str]:
-    """A code cell's text outputs in order: streams, text/plain and text/html, errors. A stream
-    arrives in pieces cut wherever the kernel flushed, so the pieces of one are joined."""
+    """A code cell's text outputs in order: streams, text/plain and text/html, errors."""
     found = []
-    for output in cell.get("outputs", []):
+    for output in joined_streams(cell.get("outputs", [])):
         if output.output_type == "stream":
-            if found and found[-1].startswith(f"{output.name}: "):
-                found[-1] += output.text
-            else:
-                found.append(f"{output.name}: {output.text}")
+            found.append(f"{output.name}: {output.text}")
         elif output.output_type in ("execute_result", "display_data"):
             found += [f"{kind}: {output.data[kind]}" for kind in ("text/plain", "text/html") if kind in output.data]
         elif output.output_type == "error":
