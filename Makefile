@@ -42,7 +42,7 @@ mutate: $(STAMP)
 	rm -rf mutants
 	$(BIN)/mutmut run; status=$$?; $(BIN)/mutmut results; exit $$status
 
-## figures: the README's gallery (docs/figures/) and the notebook's stored outputs, regenerated (about 40 s)
+## figures: the README's gallery (docs/figures/) and the notebook's stored outputs, regenerated (25 s of CPU time)
 figures: $(STAMP)
 	$(BIN)/bptt explain --out docs/figures/explain.png --dpi 64
 	$(BIN)/bptt train --steps 2000 --out docs/figures/train.png --no-progress
