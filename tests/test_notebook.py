@@ -4,6 +4,8 @@ ships with are the ones it prints now (`make figures` writes them back)."""
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -115,3 +117,11 @@ def test_the_kit_shrinks_the_bug_to_two_steps(executed):
 @pytest.mark.parametrize("marker", ["plot_contributions(terms)", "plot_hidden_jacobian(J)", "draw_explain(panels)"])
 def test_the_pictures_are_shown(executed, marker):
     assert any("image/png" in output.get("data", {}) for output in outputs_of(executed, marker))
+
+
+def test_what_make_installs_opens_the_notebook(stored):
+    nbformat.validate(stored)
+    lab = Path(sys.executable).parent / "jupyter-lab"       # `make notebook` runs `jupyter lab`
+    assert lab.exists(), "the notebook extra installs JupyterLab: pip install -c constraints.txt -e '.[notebook]'"
+    version = subprocess.run([str(lab), "--version"], capture_output=True, text=True, timeout=120)
+    assert version.returncode == 0 and version.stdout.startswith("4."), version.stdout + version.stderr
