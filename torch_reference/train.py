@@ -35,13 +35,13 @@ from manual_bptt.inputs.overflow import NonFiniteError, all_finite
 from manual_bptt.inputs.options import DTYPES
 from manual_bptt.model.names import torch_name
 from manual_bptt.model.params import random_params_need
-from manual_bptt.tools.text import CharCorpus, sample_text
+from manual_bptt.tools.text import DERIVATION_TEXT, CharCorpus, sample_text
 
 from .cli import EXIT_CODES, Parser, _integer, _number, _positive, check_output_path
 from .threads import one_thread
 from .twin import build_twin, twin_to_params
 
-DEFAULT_TEXT = Path(__file__).resolve().parent.parent / "docs" / "derivation.md"
+DEFAULT_TEXT = DERIVATION_TEXT
 OPTIMIZERS = ("adam", "sgd")
 #: The agreement `bptt train` asks of float64: parameters within 1e-9 of the
 #: largest entry after the run. One step's gradients agree to ~1e-15 relative

@@ -9,11 +9,16 @@ random generator; `sample_text` lets a trained network write.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from ..fast.rnn import rnn_forward
 from ..model.params import RNNParams
+
+#: The project's derivation, the default text to learn: package data, so that an installed
+#: wheel has it. In the source tree it is a link to docs/derivation.md, the one copy.
+DERIVATION_TEXT = Path(__file__).resolve().with_name("derivation.md")
 
 
 @dataclass(frozen=True)
