@@ -505,3 +505,96 @@ def _checked_paths(paths) -> list[PrecisionPath]:
     if len(set(names)) != len(names):
         raise ValueError(f"paths: expected distinct names, got {names}")
     return paths
+
+
+# ---- `bptt audit` ---------------------------------------------------------------------------------
+
+#: Exit status: 0 every path within FLAG_FACTOR of its rounding, 1 some path worse; the rest as `bptt check`.
+EXIT_WORSE = 1
+
+
+def parser():
+    """`bptt check`'s options (a drawn problem, or --weights/--data), and --json, --runs."""
+    from . import cli
+
+    p = cli.parser()
+    p.prog = "bptt audit"
+    p.description = ("How many digits the gradients of each precision path keep: torch float64, float32 (with and "
+                     "without oneDNN), the manual float32 pass, bfloat16 autocast, float16, and CUDA's paths where "
+                     "a device is present, each against the manual float64 gradients and beside the error rounding "
+                     "alone predicts at its precision.")
+    p.epilog = ("exit status: 0 every path within 10x of what rounding predicts; 1 some path worse than its "
+                "rounding; 2 usage error; 3 the float64 reference overflowed; 4 an optional extra is missing; "
+                "130 stopped by Ctrl-C")
+    p.add_argument("--json", metavar="FILE", help="also write the rows to FILE (.json): "
+                   '{"rows": [{"path", "gradient", "relative_error", "predicted_error", ...}, ...]} '
+                   "(default: none)")
+    p.add_argument("--runs", type=cli._positive, default=RUNS,
+                   help="perturbed manual passes per precision for the prediction (default %(default)s)")
+    return p
+
+
+def _given(argv: list[str]) -> set[str]:
+    """The destinations of the options on the command line (every default suppressed)."""
+    import argparse
+
+    quiet = parser()
+    for action in quiet._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(quiet.parse_args(argv)))
+
+
+def _checked(params, x, y, h0, **options) -> AuditProblem:
+    return prepare(params, x, y, h0, options)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import json
+    import sys
+
+    from manual_bptt.tools.extras import MissingExtra
+
+    from . import cli
+    from .commands import EXIT_MISSING_EXTRA
+    from .threads import one_thread
+
+    command = parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = command.parse_args(argv)
+    try:
+        # Everything is checked before anything is computed, as `bptt check` does.
+        given = _given(argv)
+        if args.truncate is not None:
+            raise ValueError(f"--truncate: the audit measures whole-sequence gradients; got {args.truncate} "
+                             "(a chunk of k steps keeps the digits of a sequence of T = k)")
+        if args.weights is not None:
+            problem = cli._trained_problem(args, given)
+        else:
+            for dest in ("prefix", "head", "data"):
+                if dest in given:
+                    raise ValueError(f"--{dest}: only with --weights FILE (a trained model's state dict)")
+            problem = cli._problem(args)
+        out = None if args.json is None else cli.check_output_path("--json", args.json, suffixes=(".json",))
+        problem.run(_checked)
+    except (ValueError, TypeError) as error:
+        command.error(str(error))                                   # one line, exit 2
+    except MissingExtra as missing:
+        print(f"{command.prog}: {missing}", file=sys.stderr)
+        return EXIT_MISSING_EXTRA
+    print(f"problem: {problem!r}", flush=True)
+    try:
+        with one_thread():
+            report = problem.run(audit, runs=args.runs)
+    except KeyboardInterrupt:
+        print(f"{command.prog}: interrupted (Ctrl-C) before the audit finished; no path was reported",
+              file=sys.stderr)
+        return cli.EXIT_CODES["interrupted"]
+    except NonFiniteError as error:
+        print(f"{command.prog}: overflow in the float64 reference: {error}", file=sys.stderr)
+        return cli.EXIT_CODES["unchecked"]
+    print(report)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({**report.to_json(), "problem": repr(problem)}, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {out}")
+    return EXIT_WORSE if report.worse() else 0
