@@ -10,36 +10,41 @@ and loss, as a user would in that precision, and each of its gradients gets two
 numbers (named as `NetworkParams` names them: weight_ih_l0, …, head.weight, head.bias):
 
     relative_error   max|g − g64| / max|g64|         what the path got
-    predicted_error  max|g' − g| / max|g64|          what rounding alone predicts
+    predicted_error  rms|g' − g| / max|g64|          what rounding alone predicts
 
 The prediction is a small experiment in stochastic arithmetic, the one
 manual_bptt/verification/conditioning.py runs in float64: the manual pass is run
 again with every input (weights, x, h0, float targets) multiplied by 1 + δ, |δ| ≤ u,
-u the unit roundoff of the path's precision, and g' − g is the largest change of the
-gradient over `runs` such runs. Rounding inside a computation perturbs its
+u the unit roundoff of the path's precision, and rms|g' − g| is the root mean square
+over `runs` such runs of the change max|g' − g| of the gradient. Rounding inside a computation perturbs its
 intermediate values by about u too, and the same Jacobian products ∂h(t)/∂h(k)
 amplify both; so the spread is the error any computation in that precision should
 expect on this problem. float64 runs the manual pass in float64, perturbed by one
-float64 ulp. The others are emulated: float32 in float64, on the float32-rounded
-problem perturbed by one float32 ulp (a float32 pass would absorb a perturbation of
-its own ulp wherever a value is insensitive, and predict 0); bfloat16, float16 and
-TF32 in float32 (NumPy has no bfloat16), on weights and inputs rounded to that format
-(what autocast's casts do), perturbed by that format's u (2⁻⁸ for bfloat16, 2⁻¹¹ for
-float16 and TF32).
+float64 ulp. float32 runs it twice over, the larger spread counting: in float32
+(perturbations reshuffle the roundings of its own long sums, the error a float32
+computation makes besides what the Jacobians amplify) and in float64 on the
+float32-rounded problem (where a value insensitive to its inputs would absorb a
+perturbation of one float32 ulp, and the float32 spread say 0). The lower precisions
+are emulated in float32 (NumPy has no bfloat16): the pass runs on weights and inputs
+rounded to that format (what autocast's casts do), perturbed by that format's u (2⁻⁸
+for bfloat16, 2⁻¹¹ for float16 and TF32).
 
 A path whose relative error exceeds FLAG_FACTOR times its prediction, and FLAG_FACTOR
 times FLOOR_ULPS units of roundoff, is flagged "worse than its rounding": its kernels
 lose more than the format must. (The floor covers what the spread cannot see: the
 rounding of a value no input perturbation moves, in a gradient that cancels.)
 
-Cost: per precision, `runs + 1` manual passes (5 by default) in float32 or float64,
-plus one pass per path; about 30 manual-pass times for the CPU paths. Limits: the
+Cost: per precision, 2 · `runs` manual passes (8 by default; 16 for float32, run twice),
+plus one pass per path: about 40 manual passes and 5 torch passes for the CPU paths. Limits: the
 spread of a few runs is a sample, not a bound; the emulation models a format's
 rounding, not its range (float16 overflows above 65504 and flushes below 6e-8, which
 is what loss scaling is for; a path that overflows gets an infinite error and is
 flagged); it rounds the inputs of the whole computation, where a kernel may keep
-some sums in float32 (so a path can do better than its prediction, never by design
-worse). Truncated BPTT is not audited: a chunk's precision is that of a shorter T.
+some sums in float32 (so a path can do better than its prediction); and it cannot
+see a formula that loses digits inside the pass: φ'(a) = 1 − h² from a rounded h near
+±1 loses u / (1 − h²), in torch and the manual pass alike, and where a few saturated
+units carry a whole gradient (one hidden unit, one step) every path, float64 too, is
+flagged. Truncated BPTT is not audited: a chunk's precision is that of a shorter T.
 
 An RNNParams (the derivation's one-layer model) is audited as its one-layer network,
 `NetworkParams.from_rnn_params`: U, W, V, c are weight_ih_l0, weight_hh_l0,
@@ -80,10 +85,11 @@ FLAG_FACTOR = 10.0
 #: value that no input perturbation moves: ∂L/∂c of two classes is Σ (p − onehot), whose terms
 #: cancel to 1% of their size, and one rounding of each p is then 100 u of the result. Over 550
 #: random problems (T ≤ 60, every cell and option), where the prediction was below 4 u the
-#: errors reached 38 u (manual float32) and 15 u (torch float64); 8 u · 10 = 80 u clears them.
+#: errors reached 19 u (manual float32), 14 u (torch float32) and 15 u (torch float64); a
+#: float32 prediction from the float64 pass alone let one reach 91 u. 8 u · 10 = 80 u clears them.
 FLOOR_ULPS = 8.0
-#: Perturbed manual passes per precision: the prediction is the largest change over them
-#: (conditioning.py's RUNS; more runs raise the sample maximum slowly, at a pass each).
+#: Perturbed runs per precision (and dtype it is emulated in): the prediction is the root mean
+#: square of their changes. Each run is two manual passes (rounding_spread's own and a perturbed one).
 RUNS = 4
 
 
@@ -93,17 +99,18 @@ class Precision:
 
     name: str
     unit_roundoff: float          # u: the largest relative error of one rounding to this format
-    emulated_in: type             # the dtype the manual pass runs in for the prediction
+    emulated_in: tuple            # the dtypes the manual pass runs in for the prediction (the largest spread counts)
     rounds_to: object = None      # the torch dtype the inputs are rounded to first (None: no rounding)
 
 
 PRECISIONS = {
-    "float64": Precision("float64", 2.0**-53, np.float64),
-    # float32 is emulated in float64: perturbations of one float32 ulp, never absorbed by the pass's own rounding.
-    "float32": Precision("float32", 2.0**-24, np.float64, torch.float32),
-    "tfloat32": Precision("tfloat32", 2.0**-11, np.float32),     # 10 stored mantissa bits, float32's range
-    "bfloat16": Precision("bfloat16", 2.0**-8, np.float32, torch.bfloat16),
-    "float16": Precision("float16", 2.0**-11, np.float32, torch.float16),
+    "float64": Precision("float64", 2.0**-53, (np.float64,)),
+    # float32 twice: in float32, where the perturbations reshuffle the pass's own roundings (of its long
+    # sums), and in float64, where a perturbation of one float32 ulp is never absorbed by them.
+    "float32": Precision("float32", 2.0**-24, (np.float32, np.float64), torch.float32),
+    "tfloat32": Precision("tfloat32", 2.0**-11, (np.float32,)),     # 10 stored mantissa bits, float32's range
+    "bfloat16": Precision("bfloat16", 2.0**-8, (np.float32,), torch.bfloat16),
+    "float16": Precision("float16", 2.0**-11, (np.float32,), torch.float16),
 }
 
 
@@ -453,14 +460,24 @@ def relative_to(difference: float, scale: float) -> float:
 
 
 def predicted_errors(problem: AuditProblem, precision: Precision, scale: dict, *, runs: int = RUNS, rng=0) -> dict:
-    """{gradient: the spread of the manual pass under perturbations of size u, / max|g64|}.
+    """{gradient: the spread of the manual pass under perturbations of size u, / max|g64|}: the root
+    mean square over `runs` runs of max|g' − g| (the size of one computation's error, where the
+    largest of the runs is an allowance), the largest over the dtypes of precision.emulated_in."""
+    generator = np.random.default_rng(rng)
+    spreads = []
+    for dtype in precision.emulated_in:
+        changes = [_spread(problem, precision, dtype, rng=generator) for _ in range(runs)]
+        # sqrt(mean(change²)) per gradient: inf stays inf, and a NaN (an overflow) with it.
+        spreads.append({name: math.sqrt(sum(change[name] ** 2 for change in changes) / runs) for name in scale})
+    return {name: relative_to(max(spread[name] for spread in spreads), scale[name]) for name in scale}
 
-    The pass runs in precision.emulated_in on the inputs rounded to precision.rounds_to
-    (when set); rounding_spread perturbs every input by |δ| ≤ ulps · eps/2 of that dtype,
-    so ulps = u / (eps/2) makes |δ| ≤ u.
-    """
-    dtype = precision.emulated_in
+
+def _spread(problem: AuditProblem, precision: Precision, dtype, *, rng) -> dict:
+    """{gradient: max|g' − g|} of one perturbed run: the pass in `dtype` on the inputs rounded to
+    precision.rounds_to (when set); rounding_spread perturbs every input by |δ| ≤ ulps · eps/2 of
+    `dtype`, so ulps = u / (eps/2) makes |δ| ≤ u."""
     params, x, y, h0 = problem.cast(dtype)
+    everything = {name: math.inf for name in problem.params.keys()}
     if precision.rounds_to is not None:
         def rounded(array):
             return torch.from_numpy(array).to(precision.rounds_to).to(torch_dtype(dtype)).numpy()
@@ -470,13 +487,12 @@ def predicted_errors(problem: AuditProblem, precision: Precision, scale: dict, *
         y = rounded(y) if problem.options["loss"] == "mse" else y
         states = [] if h0 is None else list(h0) if isinstance(h0, tuple) else [h0]
         if not all(np.all(np.isfinite(a)) for a in [x, *states, *(a for _, a in params.items())]):
-            return {name: math.inf for name in scale}               # outside the format's range
+            return everything                                       # outside the format's range
     ulps = precision.unit_roundoff / (float(np.finfo(dtype).eps) / 2)
     try:
-        spread = rounding_spread(params, x, y, h0, runs=runs, ulps=ulps, rng=rng, **problem.options).spread
+        return rounding_spread(params, x, y, h0, runs=1, ulps=ulps, rng=rng, **problem.options).spread
     except NonFiniteError:
-        return {name: math.inf for name in scale}
-    return {name: relative_to(spread[name], scale[name]) for name in scale}
+        return everything
 
 
 def prepare(params, x, y, h0, options: dict) -> AuditProblem:
