@@ -23,7 +23,7 @@ import torch.nn.functional as F  # noqa: E402
 from manual_bptt import NetworkParams, bptt  # noqa: E402
 from manual_bptt.verification.problems import random_network_problem, random_problem  # noqa: E402
 from torch_reference import audit as audit_module  # noqa: E402
-from torch_reference.audit import (FLAG_FACTOR, FLOOR_ULPS, PRECISIONS, PrecisionPath, TorchRecipe, audit,  # noqa: E402
+from torch_reference.audit import (FLAG_FACTOR, PRECISIONS, PrecisionPath, TorchRecipe, audit,  # noqa: E402
                                    cpu_paths, cuda_paths, default_paths, manual_path, torch_path)
 from torch_reference.commands import main  # noqa: E402
 
@@ -64,9 +64,8 @@ def test_the_paths_are_the_issues():
 def test_torch_float64_is_at_float64_rounding(problem):
     assume(not saturates_alone(problem))
     report = problem.run(audit, paths=[torch_path("torch float64", "float64", TorchRecipe(torch.float64))])
-    u = PRECISIONS["float64"].unit_roundoff
     for row in report.rows:
-        assert row.relative_error <= FLAG_FACTOR * max(row.predicted_error, FLOOR_ULPS * u), (
+        assert row.relative_error <= FLAG_FACTOR * max(row.predicted_error, PRECISIONS["float64"].floor), (
             f"{problem!r}: {row.gradient}: torch float64 is {row.relative_error:.2e} from the manual float64 "
             f"gradient, rounding predicts {row.predicted_error:.2e}")
         assert not row.worse
@@ -104,14 +103,14 @@ def test_the_prediction_is_within_10x_of_the_manual_float32_error(problem):
     report = problem.run(audit, paths=[manual_path("manual float32", np.float32)])
     rows = report.rows
     for row in rows:
-        assert row.relative_error <= FLAG_FACTOR * max(row.predicted_error, FLOOR_ULPS * row.unit_roundoff), (
+        assert row.relative_error <= FLAG_FACTOR * max(row.predicted_error, PRECISIONS["float32"].floor), (
             f"{problem!r}: {row.gradient}: manual float32 error {row.relative_error:.2e}, "
             f"predicted {row.predicted_error:.2e}")
     # The other way round on the worst gradient: a prediction 10× above what happens is no prediction.
     # (A single gradient can come out exact or nearly so by luck; its worst one cannot.)
     worst_error = max(row.relative_error for row in rows)
     worst_prediction = max(row.predicted_error for row in rows)
-    assert worst_prediction <= FLAG_FACTOR * max(worst_error, FLOOR_ULPS * PRECISIONS["float32"].unit_roundoff), (
+    assert worst_prediction <= FLAG_FACTOR * max(worst_error, PRECISIONS["float32"].floor), (
         f"{problem!r}: predicted {worst_prediction:.2e}, the manual float32 pass erred by {worst_error:.2e}")
 
 

@@ -29,10 +29,11 @@ are emulated in float32 (NumPy has no bfloat16): the pass runs on weights and in
 rounded to that format (what autocast's casts do), perturbed by that format's u (2⁻⁸
 for bfloat16, 2⁻¹¹ for float16 and TF32).
 
-A path whose relative error exceeds FLAG_FACTOR times its prediction, and FLAG_FACTOR
-times FLOOR_ULPS units of roundoff, is flagged "worse than its rounding": its kernels
-lose more than the format must. (The floor covers what the spread cannot see: the
-rounding of a value no input perturbation moves, in a gradient that cancels.)
+A path whose relative error exceeds FLAG_FACTOR times its prediction (and, in float32
+and float64, FLAG_FACTOR times FLOOR_ULPS units of roundoff) is flagged "worse than its
+rounding": it loses more than rounding the inputs to its format explains. (The floor
+covers what a spread of one ulp cannot see: the rounding of a value no input
+perturbation moves, in a gradient that cancels.)
 
 Cost: per precision, 2 · `runs` manual passes (8 by default; 16 for float32, run twice),
 plus one pass per path: about 40 manual passes and 5 torch passes for the CPU paths. Limits: the
@@ -81,12 +82,15 @@ from .twin import torch_dtype, with_autograd
 
 #: A path is "worse than its rounding" when its error exceeds this many times its prediction.
 FLAG_FACTOR = 10.0
-#: ... and this many units of roundoff times FLAG_FACTOR. The spread misses the rounding of a
+#: ... and this many units of roundoff times FLAG_FACTOR, in float32 and float64 (Precision.floor).
+#: The spread misses the rounding of a
 #: value that no input perturbation moves: ∂L/∂c of two classes is Σ (p − onehot), whose terms
 #: cancel to 1% of their size, and one rounding of each p is then 100 u of the result. Over 550
 #: random problems (T ≤ 60, every cell and option), where the prediction was below 4 u the
 #: errors reached 19 u (manual float32), 14 u (torch float32) and 15 u (torch float64); a
 #: float32 prediction from the float64 pass alone let one reach 91 u. 8 u · 10 = 80 u clears them.
+#: The lower formats need none: their perturbations (2¹³ and 2¹⁶ float32 ulps) move every value,
+#: and a floor of 8 u there would be 3% of a bfloat16 gradient, beyond which nothing is flagged.
 FLOOR_ULPS = 8.0
 #: Perturbed runs per precision (and dtype it is emulated in): the prediction is the root mean
 #: square of their changes. Each run is two manual passes (rounding_spread's own and a perturbed one).
@@ -101,13 +105,18 @@ class Precision:
     unit_roundoff: float          # u: the largest relative error of one rounding to this format
     emulated_in: tuple            # the dtypes the manual pass runs in for the prediction (the largest spread counts)
     rounds_to: object = None      # the torch dtype the inputs are rounded to first (None: no rounding)
+    floor_ulps: float = 0.0       # no flag below FLAG_FACTOR · floor_ulps · u (see FLOOR_ULPS)
+
+    @property
+    def floor(self) -> float:
+        return self.floor_ulps * self.unit_roundoff
 
 
 PRECISIONS = {
-    "float64": Precision("float64", 2.0**-53, (np.float64,)),
+    "float64": Precision("float64", 2.0**-53, (np.float64,), floor_ulps=FLOOR_ULPS),
     # float32 twice: in float32, where the perturbations reshuffle the pass's own roundings (of its long
     # sums), and in float64, where a perturbation of one float32 ulp is never absorbed by them.
-    "float32": Precision("float32", 2.0**-24, (np.float32, np.float64), torch.float32),
+    "float32": Precision("float32", 2.0**-24, (np.float32, np.float64), torch.float32, floor_ulps=FLOOR_ULPS),
     "tfloat32": Precision("tfloat32", 2.0**-11, (np.float32,)),     # 10 stored mantissa bits, float32's range
     "bfloat16": Precision("bfloat16", 2.0**-8, (np.float32,), torch.bfloat16),
     "float16": Precision("float16", 2.0**-11, (np.float32,), torch.float16),
@@ -312,19 +321,20 @@ class AuditRow:
     relative_error: float | None
     predicted_error: float
     unit_roundoff: float
+    floor: float = 0.0                   # no flag below FLAG_FACTOR · floor (Precision.floor)
     skipped: str | None = None
 
     @property
     def worse(self) -> bool:
-        """Worse than its rounding: error > FLAG_FACTOR · max(prediction, FLOOR_ULPS · u)."""
+        """Worse than its rounding: error > FLAG_FACTOR · max(prediction, floor)."""
         if self.relative_error is None:
             return False
-        return not self.relative_error <= FLAG_FACTOR * max(self.predicted_error, FLOOR_ULPS * self.unit_roundoff)
+        return not self.relative_error <= FLAG_FACTOR * max(self.predicted_error, self.floor)
 
     def to_json(self) -> dict:
         row = dict(path=self.path, gradient=self.gradient, relative_error=_finite_or_none(self.relative_error),
                    predicted_error=_finite_or_none(self.predicted_error), unit_roundoff=self.unit_roundoff,
-                   worse_than_rounding=self.worse)
+                   floor=self.floor, worse_than_rounding=self.worse)
         if self.relative_error is not None and not math.isfinite(self.relative_error):
             row["note"] = "non-finite gradient"
         if self.skipped is not None:
@@ -435,11 +445,12 @@ def audit(params, x, y, h0=None, *, paths=None, runs: int = RUNS, rng=0, **optio
             except (RuntimeError, NotImplementedError) as error:    # a kernel this build or CPU lacks
                 reason = f"not supported here: {first_line(error)}"
         seconds[path.name] = time.perf_counter() - start
-        u = PRECISIONS[path.precision].unit_roundoff
+        precision = PRECISIONS[path.precision]
         expected = predicted(path.precision)
         for name in g64:
             error = None if grads is None else relative_error(grads[name], g64[name], scale[name])
-            rows.append(AuditRow(path.name, name, error, expected[name], u, skipped=reason))
+            rows.append(AuditRow(path.name, name, error, expected[name], precision.unit_roundoff, precision.floor,
+                                 skipped=reason))
     return AuditReport(rows=tuple(rows), seconds=seconds, runs=runs)
 
 
