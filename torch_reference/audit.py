@@ -410,7 +410,8 @@ def audit(params, x, y, h0=None, *, paths=None, runs: int = RUNS, rng=0, **optio
     Arguments and options as `bptt` (an RNNParams is audited as its one-layer network;
     see the module docstring); everything is checked before anything is computed.
     `paths`: the PrecisionPath list to run (default `default_paths()`); `runs`: perturbed
-    passes per precision for the prediction; `rng`: their seed. The caller's arrays are
+    runs per precision (and per dtype it is emulated in) for the prediction; `rng`: their
+    seed (a seed or a np.random.Generator). The caller's arrays are
     not modified. Raises NonFiniteError when the float64 reference itself overflows.
     """
     problem = prepare(params, x, y, h0, options)
