@@ -5,6 +5,7 @@
                   singular values of ∂h(t)/∂h(k), for tanh and relu at several scales of W
     bptt sweep    N random problems over every option, a summary table, exit 1 on a FAIL
     bptt train    a character-level language model trained twice, manual and autograd
+    bptt audit    how many digits torch's float32, oneDNN, bfloat16 and float16 gradients keep
 
 With no subcommand (or options only), `bptt` is `bptt check`, so `bptt -T 40`
 and `bptt-check -T 40` are the same run. Exit codes, the same for every subcommand:
@@ -29,6 +30,7 @@ SUBCOMMANDS = {
     "explain": ("torch_reference.explain", "draw the derivation: terms over (t, k), lags, singular values"),
     "sweep": ("torch_reference.sweep", "check N random problems across every option"),
     "train": ("torch_reference.train", "train a character-level model twice: manual and autograd"),
+    "audit": ("torch_reference.audit", "each precision path's gradient errors beside what rounding predicts"),
 }
 EXIT_MISSING_EXTRA = 4
 #: 128 + SIGINT, as a shell reports a program that Ctrl-C stopped.
@@ -36,7 +38,7 @@ EXIT_INTERRUPTED = 130
 
 
 def usage() -> str:
-    lines = ["usage: bptt [check|explain|sweep|train] [options]   (no subcommand: check)", ""]
+    lines = [f"usage: bptt [{'|'.join(SUBCOMMANDS)}] [options]   (no subcommand: check)", ""]
     lines += [f"  {name:<8} {help_}" for name, (_, help_) in SUBCOMMANDS.items()]
     lines += ["", "`bptt SUBCOMMAND --help` lists the options of each."]
     return "\n".join(lines)
