@@ -22,7 +22,7 @@ from manual_bptt.tools.derivation import WRT, check_finite_terms, check_steps, h
 from manual_bptt.inputs.options import Options, takes_options
 from manual_bptt.inputs.validation import Problem, check_option, check_problem
 
-from .twin import tensor_copy, torch_dtype, with_autograd
+from .network_twin import tensor_copy, torch_dtype, with_autograd
 
 
 @takes_options

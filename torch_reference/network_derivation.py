@@ -27,8 +27,7 @@ from manual_bptt.tools.network_derivation import (check_contributions_problem, c
 from manual_bptt.inputs.network_validation import NetworkProblem
 from manual_bptt.inputs.options import takes_options
 
-from .network_twin import _MODULES
-from .twin import torch_dtype
+from .network_twin import _MODULES, torch_dtype
 
 
 class _Unrolled:

@@ -11,6 +11,7 @@ behaviour, not a copy of the manual code's:
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -25,9 +26,27 @@ from manual_bptt.fast.network import check_finite_network_result
 from manual_bptt.inputs.network_validation import NetworkProblem, check_network_problem
 from manual_bptt.inputs.options import Options
 
-from .twin import tensor_copy, torch_dtype, with_autograd
-
 _MODULES = {"rnn_tanh": nn.RNN, "rnn_relu": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+_TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+
+
+def tensor_copy(array: np.ndarray) -> torch.Tensor:
+    """A tensor that owns a C-contiguous copy of `array`: any strides (negative
+    ones too) and read-only arrays are fine, and torch never shares the caller's memory."""
+    return torch.from_numpy(np.array(array, order="C", copy=True))
+
+
+def with_autograd() -> contextlib.ExitStack:
+    """A context in which autograd records, whatever the caller's mode: it lifts
+    torch.inference_mode() and torch.no_grad() inside it, and restores both on exit."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.inference_mode(False))
+    stack.enter_context(torch.enable_grad())
+    return stack
+
+
+def torch_dtype(dtype) -> torch.dtype:
+    return _TORCH_DTYPES[np.dtype(dtype)]
 
 
 def build_network(params: NetworkParams, *, batch_first: bool = False) -> tuple[nn.Module, nn.Linear]:
@@ -58,12 +77,14 @@ def network_torch_bptt(params, x, y, h0, options: Options) -> tuple[float, Netwo
     with with_autograd(), warnings.catch_warnings():
         # PyTorch's notice that nn.LSTM(proj_size>0) runs on its default kernels: nothing to act on.
         warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
-        L, grads = _autograd(problem)
+        L, grads = network_autograd(problem)
     check_finite_network_result(problem, L, grads, computed_by="torch.autograd")
     return L, grads
 
 
-def _autograd(problem: NetworkProblem) -> tuple[float, NetworkGrads]:
+def network_autograd(problem: NetworkProblem) -> tuple[float, NetworkGrads]:
+    """L and every gradient by torch.autograd on the twin, from a checked problem, inside
+    `with_autograd()`. The one autograd witness: the one-layer RNN's runs here too."""
     p = problem.params
     chunked = problem.truncate is not None
     rnn, head = build_network(p, batch_first=problem.batch_first and not chunked)
