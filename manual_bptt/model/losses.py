@@ -25,10 +25,10 @@ def loss_and_grad(
     """
     do = o if overwrite_o else o.copy()
     L = _cross_entropy(do, y) if name == "cross_entropy" else _half_squared_error(do, y)
+    count = mean_count(y)                         # N, the "mean" divisor
     if reduction == "mean":
-        count = mean_count(y)
-        L = L / count                             # L / N
-        do *= 1 / count                           # ∂(L / N)/∂o = (∂L/∂o) / N
+        L = L / count
+        do *= 1 / count
     return float(L), do
 
 
