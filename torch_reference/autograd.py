@@ -11,7 +11,7 @@ import torch
 from manual_bptt import GradientReport, NetworkGrads, NetworkParams, RNNGrads, bptt, compare_grads, tolerance_for
 from manual_bptt.verification.conditioning import rounding_spread
 from manual_bptt.inputs.network_validation import NetworkProblem, check_network_problem
-from manual_bptt.model.names import HEAD_SYMBOLS, torch_name
+from manual_bptt.model.names import CELL_FACTS, HEAD_SYMBOLS, torch_name
 from manual_bptt.inputs.options import Options, takes_options
 from manual_bptt.fast.rnn import check_finite_result
 from manual_bptt.inputs.validation import Problem, check_problem
@@ -61,7 +61,8 @@ def _torch_bptt(problem: Problem) -> tuple[float, RNNGrads]:
     scale = float(np.abs(db_ih).max()) if db_ih.size else 0.0
     if float(np.abs(db_ih - db_hh).max(initial=0.0)) > tol.allowed(scale):
         raise AssertionError(
-            "torch gave bias_ih_l0 and bias_hh_l0 different gradients; both should be ∂L/∂b"
+            f"torch gave {torch_name('b_ih', 0, 0)} and {torch_name('b_hh', 0, 0)} different gradients; "
+            "both should be ∂L/∂b"
         )
     grads = RNNGrads(
         U=layer["U"], W=layer["W"], V=g.params[HEAD_SYMBOLS["V"]], b=db_ih, c=g.params[HEAD_SYMBOLS["c"]],
@@ -196,7 +197,8 @@ def _check_gradient_names(name: str, grads, params) -> None:
         )
     missing = [key for key in wanted if key not in got]
     unknown = [key for key in got if key not in wanted]
-    if params.cell == "lstm" and grads.c0 is None:
+    has_c = "c" in CELL_FACTS[params.cell].states                 # an LSTM's c0
+    if has_c and grads.c0 is None:
         missing.append("c0")
     if missing or unknown:
         said = "; ".join(part for part in (
@@ -204,7 +206,7 @@ def _check_gradient_names(name: str, grads, params) -> None:
             f"unknown {', '.join(map(repr, unknown))}" if unknown else "") if part)
         raise ValueError(
             f"manual: expected {name} to return NetworkGrads with a gradient for every key of "
-            f"params.keys(), h0{', c0' if params.cell == 'lstm' else ''} and x, got {said}"
+            f"params.keys(), h0{', c0' if has_c else ''} and x, got {said}"
         )
 
 

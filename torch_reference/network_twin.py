@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from manual_bptt import NetworkGrads, NetworkParams
-from manual_bptt.model.names import HEAD_SYMBOLS
+from manual_bptt.model.names import CELL_FACTS, HEAD_SYMBOLS
 from manual_bptt.fast.network import check_finite_network_result
 from manual_bptt.inputs.network_validation import NetworkProblem, check_network_problem
 from manual_bptt.inputs.options import Options
@@ -56,8 +56,9 @@ def build_network(params: NetworkParams, *, batch_first: bool = False) -> tuple[
         bias=params.bias, batch_first=batch_first, bidirectional=params.bidirectional,
         dtype=torch_dtype(params.dtype), device="meta",
     )
-    if params.cell.startswith("rnn_"):
-        options["nonlinearity"] = params.cell[len("rnn_"):]
+    nonlinearity = CELL_FACTS[params.cell].nonlinearity                # an Elman cell's φ; None for a gated cell
+    if nonlinearity is not None:
+        options["nonlinearity"] = nonlinearity
     if params.proj_size:
         options["proj_size"] = params.proj_size
     rnn = _MODULES[params.cell](**options).to_empty(device="cpu")
@@ -121,7 +122,8 @@ def network_autograd(problem: NetworkProblem) -> tuple[float, NetworkGrads]:
 def _initial_states(problem: NetworkProblem) -> tuple[torch.Tensor, ...]:
     """h0 (and c0) as leaf tensors in torch's layout (L·D, B, ·) / (L·D, ·); zeros when None."""
     p = problem.params
-    sizes = [p.output_hidden_size] + ([p.hidden_size] if p.cell == "lstm" else [])
+    size_of = {"h": p.output_hidden_size, "c": p.hidden_size}
+    sizes = [size_of[state] for state in CELL_FACTS[p.cell].states]     # h0, and an LSTM's c0
     tensors = []
     for i in range(len(sizes)):
         stacked = np.stack([problem.initial_state(index)[i] for index in range(len(problem.state0))])

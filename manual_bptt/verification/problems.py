@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..inputs.checks import check_count, check_fits_in_memory, check_flag, nbytes
-from ..inputs.validation import LOSSES, NONLINEARITIES, REDUCTIONS, check_option
-from ..model.names import CELL_FACTS
+from ..inputs.options import LENGTH_KINDS, LOSSES, NONLINEARITIES, REDUCTIONS, TARGETS
+from ..inputs.validation import check_option
+from ..model.names import CELL_FACTS, slot_of
 from ..model.params import RNNParams, as_float_dtype, random_params_need
 
 
@@ -135,13 +136,12 @@ def random_network_problem(
     recurrent matrix weight_hh_l* alone, after every draw (as `random_problem` does W).
     Shapes follow the layout asked for, as in `random_problem`.
     """
-    from ..inputs.network_validation import TARGETS
     from ..model.network_params import NetworkParams
 
     T, B, I, H, O, seed, np_dtype = _checked_recipe(T, B, I, H, O, seed, dtype, loss, reduction, batch_first,
                                                     batched, random_h0, weight_scale)
     check_option("target", target, TARGETS)
-    check_option("lengths", lengths, ("none", "full", "random", "one"))
+    check_option("lengths", lengths, LENGTH_KINDS)
     if truncate is not None:
         check_count("truncate", truncate)
     if not batched and lengths != "none":
@@ -169,7 +169,7 @@ def random_network_problem(
     if weight_scale != 1:
         state = params.state_dict()
         for name in state:
-            if name.startswith("weight_hh_l"):                       # W = S · W for every layer and direction
+            if slot_of(name).symbol == "W":                          # W = S · W for every layer and direction
                 state[name] = (state[name] * float(weight_scale)).astype(np_dtype)
         params = NetworkParams(cell, state)
     options = dict(lengths=drawn, target=target, truncate=truncate, loss=loss, reduction=reduction,
