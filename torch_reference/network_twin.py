@@ -66,9 +66,9 @@ def build_network(params: NetworkParams, *, batch_first: bool = False) -> tuple[
                      dtype=torch_dtype(params.dtype), device="meta").to_empty(device="cpu")
     with torch.no_grad():
         for name, tensor in rnn.named_parameters():
-            tensor.copy_(torch.from_numpy(np.ascontiguousarray(params[name])))
-        head.weight.copy_(torch.from_numpy(np.ascontiguousarray(params[HEAD_SYMBOLS["V"]])))
-        head.bias.copy_(torch.from_numpy(np.ascontiguousarray(params[HEAD_SYMBOLS["c"]])))
+            tensor.copy_(tensor_copy(params[name]))       # a copy: read-only arrays are fine
+        head.weight.copy_(tensor_copy(params[HEAD_SYMBOLS["V"]]))
+        head.bias.copy_(tensor_copy(params[HEAD_SYMBOLS["c"]]))
     return rnn, head
 
 
