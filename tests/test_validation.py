@@ -111,13 +111,11 @@ def no_computation(monkeypatch):
     monkeypatch.setattr(manual_bptt.fast.network, "sequence_forward", forbidden)   # the engine bptt and rnn_forward run
     monkeypatch.setattr(manual_bptt.fast.network, "sequence_backward", forbidden)
     try:
-        import torch_reference.autograd
-        import torch_reference.twin
+        import torch_reference.network_twin
     except ImportError:  # torch absent: the torch cases are skipped anyway
         return
-    monkeypatch.setattr(torch_reference.autograd, "build_twin", forbidden)
-    monkeypatch.setattr(torch_reference.twin, "build_twin", forbidden)
-    monkeypatch.setattr(torch_reference.twin.RNNTwin, "forward", forbidden)
+    # The one twin: the one-layer RNN's is the network's (network_twin.build_network).
+    monkeypatch.setattr(torch_reference.network_twin, "build_network", forbidden)
 
 
 def call_bptt(args):

@@ -7,17 +7,16 @@ import functools
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from manual_bptt import GradientReport, NetworkGrads, NetworkParams, RNNGrads, bptt, compare_grads, tolerance_for
 from manual_bptt.verification.conditioning import rounding_spread
-from manual_bptt.inputs.network_validation import check_network_problem
+from manual_bptt.inputs.network_validation import NetworkProblem, check_network_problem
+from manual_bptt.model.names import CELL_FACTS, HEAD_SYMBOLS, torch_name
 from manual_bptt.inputs.options import Options, takes_options
 from manual_bptt.fast.rnn import check_finite_result
 from manual_bptt.inputs.validation import Problem, check_problem
 
-from .network_twin import network_torch_bptt
-from .twin import build_twin, tensor_copy, with_autograd
+from .network_twin import network_autograd, network_torch_bptt, with_autograd
 
 
 @takes_options
@@ -47,51 +46,30 @@ def torch_bptt(params, x, y, h0=None, **options) -> tuple[float, RNNGrads | Netw
 
 
 def _torch_bptt(problem: Problem) -> tuple[float, RNNGrads]:
-    """Autograd on the twin, from the checked arguments in the caller's layout."""
-    params = problem.params
-    twin = build_twin(params, nonlinearity=problem.nonlinearity, batch_first=problem.batch_first)
-    # Copies, so autograd can never write into the caller's arrays (and any strides,
-    # even negative ones, are fine).
-    x_t = tensor_copy(problem.to_caller_layout(problem.x)).requires_grad_()
-    H = params.hidden_size
-    h0_array = np.zeros((problem.B, H), dtype=params.dtype) if problem.h0 is None else problem.h0
-    h0_t = tensor_copy(problem.h0_to_caller_layout(h0_array)).requires_grad_()
-
-    o = twin(x_t, h0_t.unsqueeze(0))  # nn.RNN takes h0 as (layers, B, H) / (layers, H)
-    L = _loss(o, problem)
-    L.backward()
-
-    rnn, out = twin.rnn, twin.out
-    db_ih, db_hh = rnn.bias_ih_l0.grad, rnn.bias_hh_l0.grad
-    tol = tolerance_for(params.dtype)
-    scale = float(db_ih.abs().max()) if db_ih.numel() else 0.0
-    if float((db_ih - db_hh).abs().max()) > tol.allowed(scale):
+    """Autograd on the network twin of the one-layer network (b_ih = b, b_hh = 0), from the
+    checked arguments: the network's witness, its gradients read back as U W b V c."""
+    p = problem.params
+    network = NetworkParams.from_rnn_params(p, nonlinearity=problem.nonlinearity)
+    L, g = network_autograd(NetworkProblem(
+        params=network, x=problem.x, y=problem.y, state0=[(problem.h0,)], lengths=None, mask=None,
+        target="each_step", truncate=None, loss=problem.loss, reduction=problem.reduction,
+        batched=problem.batched, batch_first=problem.batch_first,
+    ))
+    layer = {symbol: g.params[torch_name(symbol, 0, 0)] for symbol in ("U", "W", "b_ih", "b_hh")}
+    tol = tolerance_for(p.dtype)
+    db_ih, db_hh = layer["b_ih"], layer["b_hh"]
+    scale = float(np.abs(db_ih).max()) if db_ih.size else 0.0
+    if float(np.abs(db_ih - db_hh).max(initial=0.0)) > tol.allowed(scale):
         raise AssertionError(
-            "torch gave bias_ih_l0 and bias_hh_l0 different gradients; both should be ∂L/∂b"
+            f"torch gave {torch_name('b_ih', 0, 0)} and {torch_name('b_hh', 0, 0)} different gradients; "
+            "both should be ∂L/∂b"
         )
-
-    def numpy(t: torch.Tensor) -> np.ndarray:
-        return t.detach().numpy()
-
     grads = RNNGrads(
-        U=numpy(rnn.weight_ih_l0.grad),
-        W=numpy(rnn.weight_hh_l0.grad),
-        V=numpy(out.weight.grad),
-        b=numpy(db_ih),
-        c=numpy(out.bias.grad),
-        h0=numpy(h0_t.grad),
-        x=numpy(x_t.grad),
+        U=layer["U"], W=layer["W"], V=g.params[HEAD_SYMBOLS["V"]], b=db_ih, c=g.params[HEAD_SYMBOLS["c"]],
+        h0=g.h0[0],                                        # layer 0's of (1, B, H), or of (1, H) unbatched
+        x=g.x,
     )
-    return float(L.detach()), grads
-
-
-def _loss(o: torch.Tensor, problem: Problem) -> torch.Tensor:
-    """L from the outputs in the caller's layout, with torch's own reductions."""
-    y = problem.to_caller_layout(problem.y)                        # checked: native intp labels or float targets
-    if problem.loss == "cross_entropy":
-        labels = tensor_copy(y).long()
-        return F.cross_entropy(o.reshape(-1, o.shape[-1]), labels.reshape(-1), reduction=problem.reduction)
-    return 0.5 * F.mse_loss(o, tensor_copy(y), reduction=problem.reduction)
+    return L, grads
 
 
 @takes_options
@@ -219,7 +197,8 @@ def _check_gradient_names(name: str, grads, params) -> None:
         )
     missing = [key for key in wanted if key not in got]
     unknown = [key for key in got if key not in wanted]
-    if params.cell == "lstm" and grads.c0 is None:
+    has_c = "c" in CELL_FACTS[params.cell].states                 # an LSTM's c0
+    if has_c and grads.c0 is None:
         missing.append("c0")
     if missing or unknown:
         said = "; ".join(part for part in (
@@ -227,7 +206,7 @@ def _check_gradient_names(name: str, grads, params) -> None:
             f"unknown {', '.join(map(repr, unknown))}" if unknown else "") if part)
         raise ValueError(
             f"manual: expected {name} to return NetworkGrads with a gradient for every key of "
-            f"params.keys(), h0{', c0' if params.cell == 'lstm' else ''} and x, got {said}"
+            f"params.keys(), h0{', c0' if has_c else ''} and x, got {said}"
         )
 
 

@@ -18,11 +18,12 @@ import torch.nn.functional as F
 from torch.autograd.functional import jacobian
 
 from manual_bptt import RNNParams
+from manual_bptt.model.losses import mean_count
 from manual_bptt.tools.derivation import WRT, check_finite_terms, check_steps, hidden_jacobian_overflow
 from manual_bptt.inputs.options import Options, takes_options
 from manual_bptt.inputs.validation import Problem, check_option, check_problem
 
-from .twin import tensor_copy, torch_dtype, with_autograd
+from .network_twin import tensor_copy, torch_dtype, with_autograd
 
 
 @takes_options
@@ -130,10 +131,9 @@ def _cell(problem: Problem, q: dict[str, torch.Tensor], k: int, h_prev: torch.Te
 def _step_loss(problem: Problem, o: torch.Tensor, k: int) -> torch.Tensor:
     """L(k) with the reduction's factor: L = Σ_k L(k) matches bptt's L."""
     if problem.loss == "cross_entropy":
-        target = tensor_copy(problem.y[k - 1]).long()
-        L = F.cross_entropy(o, target, reduction="sum")
-        count = problem.T * problem.B
+        L = F.cross_entropy(o, tensor_copy(problem.y[k - 1]).long(), reduction="sum")
     else:
         L = 0.5 * F.mse_loss(o, tensor_copy(problem.y[k - 1]), reduction="sum")
-        count = problem.T * problem.B * problem.params.output_size
-    return L / count if problem.reduction == "mean" else L
+    # The "mean" rule is the package's (losses.mean_count): these terms witness the chain rule,
+    # and the rule itself is witnessed by torch's own reduction="mean" in torch_bptt.
+    return L / mean_count(problem.y) if problem.reduction == "mean" else L

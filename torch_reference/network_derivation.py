@@ -21,14 +21,14 @@ from torch.autograd.functional import jacobian
 from torch.func import functional_call
 
 from manual_bptt import NetworkParams
+from manual_bptt.model.losses import mean_count
 from manual_bptt.model.names import CELL_FACTS, HEAD_SYMBOLS, LAYER_SYMBOLS, torch_name
 from manual_bptt.tools.network_derivation import (check_contributions_problem, check_finite_network_terms,
                                             check_state_jacobian_problem, state_jacobian_overflow)
 from manual_bptt.inputs.network_validation import NetworkProblem
 from manual_bptt.inputs.options import takes_options
 
-from .network_twin import _MODULES
-from .twin import torch_dtype
+from .network_twin import _MODULES, torch_dtype
 
 
 class _Unrolled:
@@ -96,7 +96,9 @@ def torch_network_contributions(params: NetworkParams, x, y, h0=None, *, wrt: st
                 outputs[direction][t] = state[0]
         inputs = [torch.cat([outputs[d][t] for d in range(D)], dim=-1) for t in range(T)]
     V, c = torch.tensor(p[HEAD_SYMBOLS["V"]]), torch.tensor(p[HEAD_SYMBOLS["c"]])
-    count = problem.y.size                                          # labels, or elements for MSE: the "mean" count
+    # The "mean" rule is the package's (losses.mean_count): these terms witness the chain rule,
+    # and the rule itself is witnessed by torch's own reduction="mean" in torch_bptt.
+    count = mean_count(problem.y)
     terms = np.zeros((T, T) + tuple(shared.shape), dtype=p.dtype)
     L = 0.0
     for t in range(T):

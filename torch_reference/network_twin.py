@@ -11,6 +11,7 @@ behaviour, not a copy of the manual code's:
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -20,14 +21,32 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from manual_bptt import NetworkGrads, NetworkParams
-from manual_bptt.model.names import HEAD_SYMBOLS
+from manual_bptt.model.names import CELL_FACTS, HEAD_SYMBOLS
 from manual_bptt.fast.network import check_finite_network_result
 from manual_bptt.inputs.network_validation import NetworkProblem, check_network_problem
 from manual_bptt.inputs.options import Options
 
-from .twin import tensor_copy, torch_dtype, with_autograd
-
 _MODULES = {"rnn_tanh": nn.RNN, "rnn_relu": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+_TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+
+
+def tensor_copy(array: np.ndarray) -> torch.Tensor:
+    """A tensor that owns a C-contiguous copy of `array`: any strides (negative
+    ones too) and read-only arrays are fine, and torch never shares the caller's memory."""
+    return torch.from_numpy(np.array(array, order="C", copy=True))
+
+
+def with_autograd() -> contextlib.ExitStack:
+    """A context in which autograd records, whatever the caller's mode: it lifts
+    torch.inference_mode() and torch.no_grad() inside it, and restores both on exit."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.inference_mode(False))
+    stack.enter_context(torch.enable_grad())
+    return stack
+
+
+def torch_dtype(dtype) -> torch.dtype:
+    return _TORCH_DTYPES[np.dtype(dtype)]
 
 
 def build_network(params: NetworkParams, *, batch_first: bool = False) -> tuple[nn.Module, nn.Linear]:
@@ -37,8 +56,9 @@ def build_network(params: NetworkParams, *, batch_first: bool = False) -> tuple[
         bias=params.bias, batch_first=batch_first, bidirectional=params.bidirectional,
         dtype=torch_dtype(params.dtype), device="meta",
     )
-    if params.cell.startswith("rnn_"):
-        options["nonlinearity"] = params.cell[len("rnn_"):]
+    nonlinearity = CELL_FACTS[params.cell].nonlinearity                # an Elman cell's φ; None for a gated cell
+    if nonlinearity is not None:
+        options["nonlinearity"] = nonlinearity
     if params.proj_size:
         options["proj_size"] = params.proj_size
     rnn = _MODULES[params.cell](**options).to_empty(device="cpu")
@@ -46,9 +66,9 @@ def build_network(params: NetworkParams, *, batch_first: bool = False) -> tuple[
                      dtype=torch_dtype(params.dtype), device="meta").to_empty(device="cpu")
     with torch.no_grad():
         for name, tensor in rnn.named_parameters():
-            tensor.copy_(torch.from_numpy(np.ascontiguousarray(params[name])))
-        head.weight.copy_(torch.from_numpy(np.ascontiguousarray(params[HEAD_SYMBOLS["V"]])))
-        head.bias.copy_(torch.from_numpy(np.ascontiguousarray(params[HEAD_SYMBOLS["c"]])))
+            tensor.copy_(tensor_copy(params[name]))       # a copy: read-only arrays are fine
+        head.weight.copy_(tensor_copy(params[HEAD_SYMBOLS["V"]]))
+        head.bias.copy_(tensor_copy(params[HEAD_SYMBOLS["c"]]))
     return rnn, head
 
 
@@ -58,12 +78,14 @@ def network_torch_bptt(params, x, y, h0, options: Options) -> tuple[float, Netwo
     with with_autograd(), warnings.catch_warnings():
         # PyTorch's notice that nn.LSTM(proj_size>0) runs on its default kernels: nothing to act on.
         warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
-        L, grads = _autograd(problem)
+        L, grads = network_autograd(problem)
     check_finite_network_result(problem, L, grads, computed_by="torch.autograd")
     return L, grads
 
 
-def _autograd(problem: NetworkProblem) -> tuple[float, NetworkGrads]:
+def network_autograd(problem: NetworkProblem) -> tuple[float, NetworkGrads]:
+    """L and every gradient by torch.autograd on the twin, from a checked problem, inside
+    `with_autograd()`. The one autograd witness: the one-layer RNN's runs here too."""
     p = problem.params
     chunked = problem.truncate is not None
     rnn, head = build_network(p, batch_first=problem.batch_first and not chunked)
@@ -100,7 +122,8 @@ def _autograd(problem: NetworkProblem) -> tuple[float, NetworkGrads]:
 def _initial_states(problem: NetworkProblem) -> tuple[torch.Tensor, ...]:
     """h0 (and c0) as leaf tensors in torch's layout (L·D, B, ·) / (L·D, ·); zeros when None."""
     p = problem.params
-    sizes = [p.output_hidden_size] + ([p.hidden_size] if p.cell == "lstm" else [])
+    size_of = {"h": p.output_hidden_size, "c": p.hidden_size}
+    sizes = [size_of[state] for state in CELL_FACTS[p.cell].states]     # h0, and an LSTM's c0
     tensors = []
     for i in range(len(sizes)):
         stacked = np.stack([problem.initial_state(index)[i] for index in range(len(problem.state0))])

@@ -5,7 +5,8 @@
 
 L = Σ_t Σ_batch L(t) for reduction "sum". "mean" divides by what torch's
 reduction="mean" divides by: T·B for cross-entropy (one term per label), T·B·O
-for MSE (one term per element); the ½ stays.
+for MSE (one term per element); the ½ stays. `mean_count` is that rule, the one
+every "mean" here and in torch_reference's derivations uses.
 """
 
 from __future__ import annotations
@@ -23,16 +24,18 @@ def loss_and_grad(
     With overwrite_o=True, ∂L/∂o is computed in o's own buffer (no (T, B, O) copy).
     """
     do = o if overwrite_o else o.copy()
-    if name == "cross_entropy":
-        L = _cross_entropy(do, y)
-        count = y.size
-    else:
-        L = _half_squared_error(do, y)
-        count = o.size
+    L = _cross_entropy(do, y) if name == "cross_entropy" else _half_squared_error(do, y)
+    count = mean_count(y)                         # N, the "mean" divisor
     if reduction == "mean":
         L = L / count
         do *= 1 / count
     return float(L), do
+
+
+def mean_count(y: np.ndarray) -> int:
+    """N, what reduction "mean" divides L by, as torch's does: the number of labels scored
+    (cross-entropy, y (…,)) or of target elements (MSE, y (…, O)): y.size either way."""
+    return y.size
 
 
 def _cross_entropy(o: np.ndarray, y: np.ndarray) -> np.floating:

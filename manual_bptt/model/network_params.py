@@ -17,8 +17,15 @@ from typing import Iterator, Mapping
 import numpy as np
 
 from ..inputs.checks import as_array, check_count, check_fits_in_memory, check_flag, check_seed
-from .names import CELL_NAMES, GATES, HEAD_SYMBOLS, LAYER_SYMBOLS, MODE_CELLS, network_names, slot_of, torch_name
+from .names import (CELL_FACTS, CELL_NAMES, ELMAN_CELLS, GATES, HEAD_SYMBOLS, LAYER_SYMBOLS, MODE_CELLS, network_names,
+                    slot_of, torch_name)
 from .params import SUPPORTED_DTYPES, as_float_dtype
+
+# The names that say a network's structure (names.py writes them): the first layer's, its
+# reverse direction's input weights, and the head's weight.
+_U0, _W0, _B_IH0, _W_HR0 = (torch_name(symbol, 0, 0) for symbol in ("U", "W", "b_ih", "W_hr"))
+_U0_REVERSE = torch_name("U", 0, 1)
+_V = HEAD_SYMBOLS["V"]
 
 
 @dataclass(frozen=True)
@@ -83,7 +90,7 @@ class NetworkParams:
 
     @property
     def bidirectional(self) -> bool:
-        return "weight_ih_l0_reverse" in self.arrays
+        return _U0_REVERSE in self.arrays
 
     @property
     def num_directions(self) -> int:
@@ -92,11 +99,11 @@ class NetworkParams:
 
     @property
     def bias(self) -> bool:
-        return "bias_ih_l0" in self.arrays
+        return _B_IH0 in self.arrays
 
     @property
     def proj_size(self) -> int:
-        W_hr = self.arrays.get("weight_hr_l0")
+        W_hr = self.arrays.get(_W_HR0)
         return 0 if W_hr is None else W_hr.shape[0]
 
     @property
@@ -106,11 +113,11 @@ class NetworkParams:
 
     @property
     def input_size(self) -> int:
-        return self.arrays["weight_ih_l0"].shape[1]
+        return self.arrays[_U0].shape[1]
 
     @property
     def hidden_size(self) -> int:
-        return self.arrays["weight_hh_l0"].shape[0] // self.gates
+        return self.arrays[_W0].shape[0] // self.gates
 
     @property
     def output_hidden_size(self) -> int:
@@ -119,11 +126,11 @@ class NetworkParams:
 
     @property
     def output_size(self) -> int:
-        return self.arrays["head.weight"].shape[0]
+        return self.arrays[_V].shape[0]
 
     @property
     def dtype(self) -> np.dtype:
-        return self.arrays["head.weight"].dtype
+        return self.arrays[_V].dtype
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.arrays[name]
@@ -238,13 +245,13 @@ class NetworkParams:
 
         if not isinstance(params, RNNParams):
             raise TypeError(f"params: expected an RNNParams, got {type(params).__name__}")
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
-        return cls(f"rnn_{nonlinearity}", {
-            "weight_ih_l0": params.U, "weight_hh_l0": params.W,
-            "bias_ih_l0": params.b, "bias_hh_l0": np.zeros_like(params.b),
-            "head.weight": params.V, "head.bias": params.c,
-        })
+        if nonlinearity not in ELMAN_CELLS:
+            listed = " or ".join(repr(phi) for phi in ELMAN_CELLS)
+            raise ValueError(f"nonlinearity: expected {listed}, got {nonlinearity!r}")
+        layer = {"U": params.U, "W": params.W, "b_ih": params.b, "b_hh": np.zeros_like(params.b)}
+        head = {"V": params.V, "c": params.c}
+        return cls(ELMAN_CELLS[nonlinearity], {**{torch_name(symbol, 0, 0): array for symbol, array in layer.items()},
+                                               **{HEAD_SYMBOLS[symbol]: array for symbol, array in head.items()}})
 
     @classmethod
     def random(
@@ -278,7 +285,7 @@ class NetworkParams:
         if cell not in CELL_NAMES:
             listed = ", ".join(repr(c) for c in CELL_NAMES)
             raise ValueError(f"cell: expected one of {listed}, got {cell!r}")
-        if proj_size and cell != "lstm":
+        if proj_size and not CELL_FACTS[cell].projects:
             raise ValueError(f"proj_size: expected 0 for cell {cell!r} (only the LSTM projects), got {proj_size}")
         if proj_size >= hidden_size:
             raise ValueError(f"proj_size: expected 0 or less than hidden_size = {hidden_size}, got {proj_size}")
@@ -373,8 +380,8 @@ def _check_keys(arrays: dict) -> tuple[str, ...]:
             "(weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, ..._reverse, weight_hr_l0) "
             "and head.weight, head.bias"
         )
-    if "weight_ih_l0" not in arrays or "head.weight" not in arrays:
-        missing = [n for n in ("weight_ih_l0", "head.weight") if n not in arrays]
+    if _U0 not in arrays or _V not in arrays:
+        missing = [n for n in (_U0, _V) if n not in arrays]
         raise ValueError(f"state: missing parameters {missing}")
     slots = [slot_of(name) for name in arrays]
     layers = [s.layer for s in slots if s.layer is not None]
@@ -422,7 +429,7 @@ def _check_shapes(p: NetworkParams) -> None:
         ndim = 2 if slot_of(name).symbol in ("U", "W", "W_hr", "V") else 1
         if array.ndim != ndim:
             raise ValueError(f"state[{name!r}]: expected a {ndim}-d array, got shape {array.shape}")
-    W0 = p.arrays["weight_hh_l0"]
+    W0 = p.arrays[_W0]
     G = p.gates
     if W0.shape[0] % G or W0.shape[0] == 0:
         raise ValueError(
@@ -430,7 +437,7 @@ def _check_shapes(p: NetworkParams) -> None:
             f"got shape {W0.shape}"
         )
     I, H, H_out, D, O = p.input_size, p.hidden_size, W0.shape[1], p.num_directions, p.output_size
-    if p.proj_size and p.cell != "lstm":
+    if p.proj_size and not CELL_FACTS[p.cell].projects:
         raise ValueError(f"state: weight_hr_l* (proj_size) exists only for cell 'lstm', got cell {p.cell!r}")
     if p.proj_size and not p.proj_size < H:
         raise ValueError(f"state['weight_hr_l0']: expected proj_size < hidden_size = {H}, got proj_size {p.proj_size}")
@@ -494,13 +501,13 @@ class FoundNetwork:
     def cell(self) -> str:
         """The cell the shapes say, or a ValueError where they cannot say it."""
         if self.family == "elman":
-            shape = _shape(self.state["weight_hh_l0"])
+            shape = _shape(self.state[_W0])
             raise ValueError(
                 f"cell: the state dict holds an Elman RNN (weight_hh_l0 of shape {shape}: one gate block), "
                 "whose tanh or relu a state dict does not record; expected cell='rnn_tanh' or cell='rnn_relu'"
             )
         if self.family is None:
-            shape = _shape(self.state.get("weight_hh_l0"))
+            shape = _shape(self.state.get(_W0))
             raise ValueError(
                 f"cell: cannot be read off the shapes: weight_hh_l0 of {self.prefix!r} has shape {shape}, "
                 "expected 4·H rows (lstm), 3·H (gru) or H (an Elman RNN); pass cell="
@@ -523,7 +530,7 @@ def find_network(state: Mapping, *, prefix: str | None = None, head: str | None 
             raise TypeError(f"state: expected parameter names as str, got key {key!r}")
     modules = _recurrent_modules(state)
     prefix = _chosen("prefix", prefix, modules, what="recurrent module (nn.RNN, nn.LSTM or nn.GRU)",
-                     key="weight_ih_l0", state=state)
+                     key=_U0, state=state)
     inside = {key[len(prefix) + 1:] if prefix else key: value for key, value in state.items()
               if (key.startswith(prefix + ".") if prefix else "." not in key)}
     features = _recurrent_features(inside)
@@ -551,7 +558,7 @@ def _names(names) -> str:
 
 def _recurrent_modules(state: Mapping) -> list[str]:
     """The names of the modules with a weight_ih_l0 ("" for bare keys), in the state dict's order."""
-    return [key.rpartition(".")[0] for key in state if key.rpartition(".")[2] == "weight_ih_l0"]
+    return [key.rpartition(".")[0] for key in state if key.rpartition(".")[2] == _U0]
 
 
 def _chosen(argument: str, given, candidates: list[str], *, what: str, key: str, state: Mapping) -> str:
@@ -575,15 +582,15 @@ def _chosen(argument: str, given, candidates: list[str], *, what: str, key: str,
 
 def _recurrent_features(inside: dict) -> int | None:
     """D·H_out, the width of the recurrent module's output (None when its shapes do not say)."""
-    W = _shape(inside.get("weight_hh_l0"))
+    W = _shape(inside.get(_W0))
     if W is None or len(W) != 2:
         return None
-    return (2 if "weight_ih_l0_reverse" in inside else 1) * W[1]
+    return (2 if _U0_REVERSE in inside else 1) * W[1]
 
 
 def _family(inside: dict) -> str | None:
     """lstm, gru or elman from the gate rows ÷ H of weight_hh_l0 (H from weight_hr_l0 when it projects)."""
-    W, W_hr = _shape(inside.get("weight_hh_l0")), _shape(inside.get("weight_hr_l0"))
+    W, W_hr = _shape(inside.get(_W0)), _shape(inside.get(_W_HR0))
     if W is None or len(W) != 2:
         return None
     H = W_hr[1] if W_hr is not None and len(W_hr) == 2 else W[1]

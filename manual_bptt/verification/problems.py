@@ -8,16 +8,14 @@ in a failure message rebuilds exactly that problem.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..inputs.checks import check_count, check_fits_in_memory, check_flag, nbytes
-from ..inputs.validation import LOSSES, NONLINEARITIES, REDUCTIONS, check_option
+from ..inputs.options import LENGTH_KINDS, LOSSES, NONLINEARITIES, REDUCTIONS, TARGETS
+from ..inputs.validation import check_option
+from ..model.names import CELL_FACTS, slot_of
 from ..model.params import RNNParams, as_float_dtype, random_params_need
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass(frozen=True)
@@ -89,17 +87,11 @@ def random_problem(
     rng = np.random.default_rng(seed)
     params = RNNParams.random(input_size=I, hidden_size=H, output_size=O, rng=rng, dtype=np.float64)
     params = params.replace(W=params.W * float(weight_scale)).astype(np_dtype)   # W = S · W, then cast
-    x = rng.standard_normal((T, B, I)).astype(np_dtype)
-    if loss == "cross_entropy":
-        y = rng.integers(0, O, size=(T, B))
-    else:
-        y = rng.standard_normal((T, B, O)).astype(np_dtype)
-    h0 = (0.5 * rng.standard_normal((B, H))).astype(np_dtype) if random_h0 else None
-    if not batched:
-        x, y = x[:, 0], y[:, 0]
-        h0 = None if h0 is None else h0[0]
-    elif batch_first:
-        x, y = x.swapaxes(0, 1).copy(), y.swapaxes(0, 1).copy()
+    # h0 (B, H) draws what the one-layer network's (1, B, H) draws: the same B·H normals.
+    x, y, states = _draw_data(rng, T=T, B=B, I=I, O=O, dtype=np_dtype, loss=loss, per_step=True,
+                              state_shapes=((B, H),) if random_h0 else ())
+    x, y, states = _in_caller_layout(x, y, states, per_step=True, batched=batched, batch_first=batch_first)
+    h0 = states[0] if states else None
     options = dict(nonlinearity=nonlinearity, loss=loss, reduction=reduction, batch_first=batch_first)
     return RandomProblem(recipe=recipe, params=params, x=x, y=y, h0=h0, options=options)
 
@@ -144,13 +136,12 @@ def random_network_problem(
     recurrent matrix weight_hh_l* alone, after every draw (as `random_problem` does W).
     Shapes follow the layout asked for, as in `random_problem`.
     """
-    from ..inputs.network_validation import TARGETS
     from ..model.network_params import NetworkParams
 
     T, B, I, H, O, seed, np_dtype = _checked_recipe(T, B, I, H, O, seed, dtype, loss, reduction, batch_first,
                                                     batched, random_h0, weight_scale)
     check_option("target", target, TARGETS)
-    check_option("lengths", lengths, ("none", "full", "random", "one"))
+    check_option("lengths", lengths, LENGTH_KINDS)
     if truncate is not None:
         check_count("truncate", truncate)
     if not batched and lengths != "none":
@@ -165,40 +156,63 @@ def random_network_problem(
     params = NetworkParams.random(cell=cell, input_size=I, hidden_size=H, output_size=O, num_layers=num_layers,
                                   bidirectional=bidirectional, bias=bias, proj_size=proj_size, rng=rng,
                                   dtype=np_dtype)
-    LD, H_out = params.num_layers * params.num_directions, params.output_hidden_size
-    x = rng.standard_normal((T, B, I)).astype(np_dtype)
-    per = (T, B) if target == "each_step" else (B,)
-    y = rng.integers(0, O, size=per) if loss == "cross_entropy" else rng.standard_normal(per + (O,)).astype(np_dtype)
-    h0 = None
-    if random_h0:
-        h0 = (0.5 * rng.standard_normal((LD, B, H_out))).astype(np_dtype)
-        if cell == "lstm":
-            h0 = (h0, (0.5 * rng.standard_normal((LD, B, H))).astype(np_dtype))
+    LD = params.num_layers * params.num_directions
+    sizes = {"h": params.output_hidden_size, "c": H}                 # h0 (L·D, B, H_out), an LSTM's c0 (L·D, B, H)
+    state_shapes = tuple((LD, B, sizes[state]) for state in CELL_FACTS[cell].states) if random_h0 else ()
+    per_step = target == "each_step"
+    x, y, states = _draw_data(rng, T=T, B=B, I=I, O=O, dtype=np_dtype, loss=loss, per_step=per_step,
+                              state_shapes=state_shapes)
     drawn = {"none": None, "full": np.full(B, T), "one": np.ones(B, dtype=np.int64),
              "random": rng.integers(1, T + 1, size=B)}[lengths]
-    if not batched:
-        x = x[:, 0]
-        y = y[:, 0] if target == "each_step" else y[0]
-        if h0 is not None:
-            h0 = tuple(s[:, 0] for s in h0) if cell == "lstm" else h0[:, 0]
-    elif batch_first:
-        x = x.swapaxes(0, 1).copy()
-        if target == "each_step":
-            y = y.swapaxes(0, 1).copy()
+    x, y, states = _in_caller_layout(x, y, states, per_step=per_step, batched=batched, batch_first=batch_first)
+    h0 = (states if len(states) > 1 else states[0]) if states else None   # an LSTM's (h0, c0), else h0
     if weight_scale != 1:
         state = params.state_dict()
         for name in state:
-            if name.startswith("weight_hh_l"):                       # W = S · W for every layer and direction
+            if slot_of(name).symbol == "W":                          # W = S · W for every layer and direction
                 state[name] = (state[name] * float(weight_scale)).astype(np_dtype)
         params = NetworkParams(cell, state)
     options = dict(lengths=drawn, target=target, truncate=truncate, loss=loss, reduction=reduction,
                    batch_first=batch_first)
     return RandomNetworkProblem(recipe=recipe, params=params, x=x, y=y, h0=h0, options=options)
+
+
+def _draw_data(rng: np.random.Generator, *, T: int, B: int, I: int, O: int, dtype, loss: str, per_step: bool,
+               state_shapes: tuple) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+    """x, y and the initial states, time-major and batched, drawn in this order after the params
+    (both makers, so one seed draws the same data for the one-layer RNN and its network):
+
+        x ~ N(0, 1)                 (T, B, I)
+        y ~ U{0 … O-1}              labels (T, B), or (B,) for one per sequence
+            or N(0, 1)              MSE targets (T, B, O), or (B, O)
+        state ~ N(0, 0.5²)          each of state_shapes in turn (h0, then an LSTM's c0)
+    """
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    per = (T, B) if per_step else (B,)
+    y = rng.integers(0, O, size=per) if loss == "cross_entropy" else rng.standard_normal(per + (O,)).astype(dtype)
+    states = tuple((0.5 * rng.standard_normal(shape)).astype(dtype) for shape in state_shapes)
+    return x, y, states
+
+
+def _in_caller_layout(x: np.ndarray, y: np.ndarray, states: tuple, *, per_step: bool, batched: bool,
+                      batch_first: bool) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """The drawn arrays in the layout asked for: without the batch axis when unbatched (B = 1),
+    x and per-step y as (B, T, ·) copies with batch_first; a state's batch axis is its
+    second last, and batch_first never applies to it."""
+    if not batched:
+        return x[:, 0], (y[:, 0] if per_step else y[0]), tuple(s[..., 0, :] for s in states)
+    if batch_first:
+        return x.swapaxes(0, 1).copy(), (y.swapaxes(0, 1).copy() if per_step else y), states
+    return x, y, states
+
+
 def weight_scale_is_valid(value) -> bool:
     """A real, finite, positive number (not a bool)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         return False
     return bool(np.isfinite(value) and value > 0)
+
+
 def _checked_recipe(T, B, I, H, O, seed, dtype, loss, reduction, batch_first, batched, random_h0, weight_scale):
     """The checks both problem makers share, before anything is drawn: the sizes and seed as
     Python ints, the dtype, the options, the flags, the weight scale, and the memory needed."""
