@@ -77,8 +77,7 @@ from manual_bptt.model.network_params import NetworkParams
 from manual_bptt.verification.conditioning import rounding_spread
 
 from .loading import first_line
-from .network_twin import build_network
-from .twin import torch_dtype, with_autograd
+from .network_twin import build_network, torch_dtype, with_autograd
 
 #: A path is "worse than its rounding" when its error exceeds this many times its prediction.
 FLAG_FACTOR = 10.0
