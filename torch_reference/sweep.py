@@ -39,7 +39,7 @@ from manual_bptt.inputs.options import (CELLS, DTYPES, LAYOUTS, LENGTH_KINDS, LO
 
 from .autograd import compare
 from .cli import EXIT_CODES, Parser, _integer, _positive, first_line
-from .threads import one_thread
+from .threads import one_thread, one_thread_from_now_on
 
 # The space of the property suite's strategies (tests/strategies.py).
 MAX_T, MAX_B, MAX_SIZE = 40, 5, 10
@@ -247,27 +247,55 @@ def _listing_order(outcome: Outcome) -> str:
 
 
 def _worker_context():
-    """Workers forked from a fresh server that has imported this module once (and torch with it).
+    """Workers forked from this process, where the platform forks safely (Linux); else started
+    from a fresh server that imports this module once (forkserver), or spawned (Windows).
 
-    Not forked from this process: torch's thread pools may be running here, and
-    a fork does not carry threads. A forkserver pays for the import of torch once
-    instead of once per worker; where there is none (Windows), spawn.
+    Forked, a worker has torch and the candidate imported already: a forkserver
+    imported torch a second time, 1.5 s before the first problem, which at 2000
+    problems was the difference between 1.4 and 1.7 times one job's speed. A fork
+    carries no thread, so each worker's first act is one thread for torch, BLAS and
+    OpenMP (`_init_worker`): torch then runs every operation inline, never asking
+    for a pool thread that was not carried (the way torch's own DataLoader workers
+    run after a fork), and OpenBLAS rebuilds its pool after a fork by itself.
     """
-    if "forkserver" not in multiprocessing.get_all_start_methods():
+    methods = multiprocessing.get_all_start_methods()
+    if sys.platform.startswith("linux") and "fork" in methods:
+        return multiprocessing.get_context("fork")
+    if "forkserver" not in methods:
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
     return context
 
 
+def _start_workers(jobs: int, manual: str | None):
+    """A pool of `jobs` workers, each with one compute thread and the candidate loaded, started once
+    for the whole sweep.
+
+    Ctrl-C reaches every process of the terminal's group. Between a worker's
+    start and its initializer it would end that worker with a traceback, so
+    SIGINT waits (blocked) while the workers start, and each unblocks it once
+    it ignores it.
+    """
+    masked = hasattr(signal, "pthread_sigmask")
+    if masked:
+        before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        return _worker_context().Pool(jobs, initializer=_init_worker, initargs=(manual,))
+    finally:
+        if masked:
+            signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
 def _init_worker(spec) -> None:
-    # Ctrl-C reaches every process of the terminal's group: the parent stops the
-    # sweep and ends the pool; a worker that raised too would print its traceback.
+    # The parent stops the sweep on Ctrl-C and ends the pool; a worker that
+    # raised too would print its traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     # Each worker is a process of its own, one per core: one thread each keeps
-    # the workers from fighting over the cores (see threads.py). The worker
-    # process ends with the pool, so the limit is never undone.
-    one_thread().__enter__()
+    # the workers from fighting over the cores (see threads.py).
+    one_thread_from_now_on()
     global _WORKER_MANUAL
     _WORKER_MANUAL = load_manual(spec)
 
@@ -295,7 +323,7 @@ def run_sweep(n: int, *, seed: int = 0, jobs: int = 1, manual: str | None = None
         pool = None
     else:
         load_manual(manual)                         # a bad name fails here, not in every worker
-        pool = _worker_context().Pool(jobs, initializer=_init_worker, initargs=(manual,))
+        pool = _start_workers(jobs, manual)
         outcomes = pool.imap_unordered(_check_in_worker, recipes, chunksize=CHUNK)
     bar = tqdm(outcomes, total=n, unit="problem", file=sys.stderr) if tqdm else outcomes
     try:
