@@ -313,29 +313,27 @@ def _listing_order(outcome: Outcome) -> tuple:
     return tuple(outcome.recipe[name] for name in SIZES) + (repr(outcome.recipe),)
 
 
-def _worker_context():
-    """Workers forked from this process, where the platform forks safely (Linux); else started
-    from a fresh server that imports this module once (forkserver), or spawned (Windows).
+def _worker_context(start_method: str | None = None):
+    """The multiprocessing context the workers start from: `start_method`, or where it is None,
+    forked from a fresh server that has imported this module once (and torch with it); where
+    there is none (Windows), spawned.
 
-    Forked, a worker has torch and the candidate imported already: a forkserver
-    imported torch a second time, 1.5 s before the first problem, which at 2000
-    problems was the difference between 1.4 and 1.7 times one job's speed. A fork
-    carries no thread, so each worker's first act is one thread for torch, BLAS and
-    OpenMP (`_init_worker`): torch then runs every operation inline, never asking
-    for a pool thread that was not carried (the way torch's own DataLoader workers
-    run after a fork), and OpenBLAS rebuilds its pool after a fork by itself.
+    Not forked from this process by default: torch's OpenMP pool may have run here,
+    and a fork does not carry threads: a child that asks that pool for a second
+    thread waits for ever (seen: a worker stuck in gomp_team_barrier_wait_end).
+    `bptt sweep` forks on Linux (see `main`): its process has computed nothing
+    when the workers start.
     """
-    methods = multiprocessing.get_all_start_methods()
-    if sys.platform.startswith("linux") and "fork" in methods:
-        return multiprocessing.get_context("fork")
-    if "forkserver" not in methods:
+    if start_method is not None:
+        return multiprocessing.get_context(start_method)
+    if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
     return context
 
 
-def _start_workers(jobs: int, manual: str | None):
+def _start_workers(jobs: int, manual: str | None, start_method: str | None = None):
     """A pool of `jobs` workers, each with one compute thread and the candidate loaded, started once
     for the whole sweep.
 
@@ -348,7 +346,7 @@ def _start_workers(jobs: int, manual: str | None):
     if masked:
         before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        return _worker_context().Pool(jobs, initializer=_init_worker, initargs=(manual,))
+        return _worker_context(start_method).Pool(jobs, initializer=_init_worker, initargs=(manual,))
     finally:
         if masked:
             signal.pthread_sigmask(signal.SIG_SETMASK, before)
@@ -372,16 +370,22 @@ def _check_in_worker(recipe: dict) -> Outcome:
 
 
 def run_sweep(n: int, *, seed: int = 0, jobs: int = 1, manual: str | None = None,
-              progress: bool = True, networks: bool = False, pins: dict | None = None) -> SweepSummary:
+              progress: bool = True, networks: bool = False, pins: dict | None = None,
+              start_method: str | None = None) -> SweepSummary:
     """Check n problems drawn from `seed`, over `jobs` worker processes (1: in this process);
     whole networks (every cell and network option) when `networks` is True. `pins` maps an
     option of PINNABLE (NETWORK_PINNABLE) to the values a candidate supports, e.g.
     {"nonlinearity": ["tanh"], "layout": ["time_major"]}: only those are drawn.
+    `start_method` is how the workers start (multiprocessing's names); None, the safe
+    choice from any process, is a forkserver (see `_worker_context`).
 
     Ctrl-C (KeyboardInterrupt) ends the sweep early: the summary then holds the
     problems finished, and says `interrupted`.
     """
     values = check_pins(pins, networks=networks)    # a bad pin fails here, before any problem
+    if start_method is not None and start_method not in multiprocessing.get_all_start_methods():
+        raise ValueError(f"start_method: expected one of {', '.join(multiprocessing.get_all_start_methods())} "
+                         f"or None, got {start_method!r}")
     rng = np.random.default_rng(seed)
     draw = draw_network_recipe if networks else draw_recipe
     recipes = (draw(rng, values) for _ in range(n))  # drawn as they are taken: no list of n recipes
@@ -393,7 +397,7 @@ def run_sweep(n: int, *, seed: int = 0, jobs: int = 1, manual: str | None = None
         pool = None
     else:
         load_manual(manual)                         # a bad name fails here, not in every worker
-        pool = _start_workers(jobs, manual)
+        pool = _start_workers(jobs, manual, start_method)
         outcomes = pool.imap_unordered(_check_in_worker, recipes, chunksize=CHUNK)
     bar = tqdm(outcomes, total=n, unit="problem", file=sys.stderr) if tqdm else outcomes
     try:
@@ -473,9 +477,14 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as bad:
         cli.error(str(bad))
     started = time.perf_counter()
+    # On Linux the workers are forked from this process, which has imported torch and
+    # the candidate and computed nothing yet: no OpenMP pool for a fork to break, and no
+    # second import of torch (a forkserver's took 1.5 s before the first problem, which
+    # at 2000 problems was the difference between 1.4 and 1.7 times one job's speed).
+    fork = "fork" if sys.platform.startswith("linux") else None
     with one_thread():
         summary = run_sweep(args.problems, seed=args.seed, jobs=args.jobs, manual=args.manual,
-                            progress=not args.no_progress, networks=args.networks, pins=pins)
+                            progress=not args.no_progress, networks=args.networks, pins=pins, start_method=fork)
     print(summary.table())
     print(f"\n{summary.count} problems in {time.perf_counter() - started:.1f} s "
           f"({args.jobs} job{'s' if args.jobs > 1 else ''}, seed {args.seed})")
