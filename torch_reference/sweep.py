@@ -9,10 +9,12 @@ between the candidate (`bptt` unless `--manual module:function` names another) a
 torch.autograd, so an ill-conditioned problem is judged by what rounding explains on
 it. The summary counts the problems per option value, gives the worst ratio
 max|Δ|/max|ref| per gradient and dtype, and prints every failure as the
-`random_problem(...)` call that rebuilds it. Exit 1 on any FAIL.
+`random_problem(...)` call that rebuilds it. Exit 1 on any FAIL. A candidate that
+supports some options alone pins them (`--nonlinearity tanh --layout time_major`):
+only the pinned values are drawn.
 
 The recipes are drawn one at a time as the workers take them, so memory does not
-grow with -n; the summary lists the first MAX_LISTED failures (by recipe) and
+grow with -n; the summary lists the MAX_LISTED smallest failures (by T, B, I, H, O) and
 counts the rest. Ctrl-C stops the sweep and prints the summary of the problems
 finished (exit 130); the workers ignore it and are ended by this process.
 """
@@ -63,7 +65,7 @@ NETWORK_PINNABLE = {"dtype": DTYPES, "cell": CELLS, "loss": LOSSES, "reduction":
                     "lengths": LENGTH_KINDS, "target": TARGETS}
 #: Problems handed to a worker at a time: enough to hide the inter-process cost.
 CHUNK = 16
-#: Failures the summary lists (the first by recipe); the rest are counted. A candidate
+#: Failures the summary lists (the smallest: by T, then B, I, H, O); the rest are counted. A candidate
 #: that fails every problem of a long sweep would otherwise hold them all in memory.
 MAX_LISTED = 100
 
@@ -250,7 +252,7 @@ class SweepSummary:
     per_option: dict = field(default_factory=lambda: defaultdict(Counter))
     failed_per_option: dict = field(default_factory=lambda: defaultdict(Counter))
     worst: dict = field(default_factory=dict)          # (row, dtype) -> (ratio, Outcome)
-    failures: list = field(default_factory=list)       # the first MAX_LISTED failing outcomes, by recipe
+    failures: list = field(default_factory=list)       # the MAX_LISTED smallest failing outcomes
     failed: int = 0                                    # every failing outcome, listed or not
     interrupted: bool = False                          # Ctrl-C ended the sweep before its last problem
 
