@@ -357,10 +357,10 @@ def test_sweep_draws_its_recipes_as_it_checks_them(monkeypatch):
     drawn = []
     real = sweep.draw_recipe
 
-    def counted(rng):
+    def counted(rng, pins=None):
         drawn.append(1)
         assert len(drawn) <= 1000, "drew 1000 recipes before checking the first few"
-        return real(rng)
+        return real(rng, pins)
 
     checked = []
 
@@ -390,7 +390,8 @@ def test_the_summary_lists_the_first_failures_and_counts_the_rest(monkeypatch):
     listed = [line.strip().split("  #")[0] for line in table.splitlines() if line.startswith("  random_problem(")]
     rng = np.random.default_rng(4)
     recipes = [sweep.draw_recipe(rng) for _ in range(10)]
-    assert listed == [sweep.Outcome(r, {}, ()).reproduction() for r in sorted(recipes, key=repr)[:3]]
+    by_size = sorted(recipes, key=lambda r: (r["T"], r["B"], r["I"], r["H"], r["O"], repr(r)))
+    assert listed == [sweep.Outcome(r, {}, ()).reproduction() for r in by_size[:3]]
 
 
 def test_ctrl_c_during_a_sweep_prints_the_summary_so_far_and_exits_130(monkeypatch, capsys):

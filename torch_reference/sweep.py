@@ -9,10 +9,12 @@ between the candidate (`bptt` unless `--manual module:function` names another) a
 torch.autograd, so an ill-conditioned problem is judged by what rounding explains on
 it. The summary counts the problems per option value, gives the worst ratio
 max|Δ|/max|ref| per gradient and dtype, and prints every failure as the
-`random_problem(...)` call that rebuilds it. Exit 1 on any FAIL.
+`random_problem(...)` call that rebuilds it. Exit 1 on any FAIL. A candidate that
+supports some options alone pins them (`--nonlinearity tanh --layout time_major`):
+only the pinned values are drawn.
 
 The recipes are drawn one at a time as the workers take them, so memory does not
-grow with -n; the summary lists the first MAX_LISTED failures (by recipe) and
+grow with -n; the summary lists the MAX_LISTED smallest failures (by T, B, I, H, O) and
 counts the rest. Ctrl-C stops the sweep and prints the summary of the problems
 finished (exit 130); the workers ignore it and are ended by this process.
 """
@@ -20,8 +22,10 @@ finished (exit 130); the workers ignore it and are ended by this process.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import multiprocessing
+import os
 import signal
 import sys
 import time
@@ -32,14 +36,14 @@ import numpy as np
 
 from manual_bptt import GRAD_NAMES, bptt
 from manual_bptt.tools.extras import require
-from manual_bptt.model.names import CELL_FACTS, HEAD_SYMBOLS, LAYER_SYMBOLS, slot_of
+from manual_bptt.model.names import CELL_FACTS, ELMAN_CELLS, HEAD_SYMBOLS, LAYER_SYMBOLS, slot_of
 from manual_bptt.verification.problems import random_network_problem, random_problem
 from manual_bptt.inputs.options import (CELLS, DTYPES, LAYOUTS, LENGTH_KINDS, LOSSES, NONLINEARITIES, REDUCTIONS,
                                         TARGETS)
 
 from .autograd import compare
 from .cli import EXIT_CODES, Parser, _integer, _positive, first_line
-from .threads import one_thread
+from .threads import one_thread, one_thread_from_now_on
 
 # The space of the property suite's strategies (tests/strategies.py).
 MAX_T, MAX_B, MAX_SIZE = 40, 5, 10
@@ -52,16 +56,48 @@ NETWORK_OPTIONS = ("dtype", "cell", "layers", "directions", "lengths", "target",
                    "reduction", "layout", "h0")
 NETWORK_ROW_NAMES = ("L",) + tuple(LAYER_SYMBOLS.values()) + tuple(HEAD_SYMBOLS.values()) + ("h0", "c0", "x")
 MAX_NETWORK_T, MAX_NETWORK_B, MAX_NETWORK_SIZE = 12, 4, 6
+#: The options a sweep can pin to some of their values (`--dtype float64 --layout time_major`),
+#: each with options.py's table of every value it takes; with --networks, NETWORK_PINNABLE.
+#: A pinned option is drawn from its pinned values alone, in the table's order.
+PINNABLE = {"dtype": DTYPES, "nonlinearity": NONLINEARITIES, "loss": LOSSES, "reduction": REDUCTIONS,
+            "layout": LAYOUTS}
+NETWORK_PINNABLE = {"dtype": DTYPES, "cell": CELLS, "loss": LOSSES, "reduction": REDUCTIONS, "layout": LAYOUTS,
+                    "lengths": LENGTH_KINDS, "target": TARGETS}
 #: Problems handed to a worker at a time: enough to hide the inter-process cost.
 CHUNK = 16
-#: Failures the summary lists (the first by recipe); the rest are counted. A candidate
+#: Failures the summary lists (the smallest: by T, then B, I, H, O); the rest are counted. A candidate
 #: that fails every problem of a long sweep would otherwise hold them all in memory.
 MAX_LISTED = 100
 
 
-def draw_recipe(rng: np.random.Generator) -> dict:
-    """The keyword arguments of one `random_problem` call, every option drawn uniformly."""
-    layout = LAYOUTS[rng.integers(len(LAYOUTS))]
+def check_pins(pins: dict | None, *, networks: bool = False) -> dict:
+    """Every pinnable option's values: the pinned ones (in the table's order, once each), else
+    the whole table. A ValueError names an option that cannot be pinned, a value it never
+    takes, or an option pinned to no value."""
+    tables = NETWORK_PINNABLE if networks else PINNABLE
+    pins = {} if pins is None else pins
+    for name, values in pins.items():
+        if name not in tables:
+            raise ValueError(f"{name}: not an option a sweep of {'networks' if networks else 'the one-layer RNN'} "
+                             f"can pin; expected one of {', '.join(tables)}")
+        if isinstance(values, str):
+            raise TypeError(f"{name}: expected a sequence of values, got the string {values!r} (use ({values!r},))")
+        unknown = [value for value in values if value not in tables[name]]
+        if unknown or not values:
+            raise ValueError(f"{name}: expected values among {', '.join(tables[name])}, got {list(values)!r}")
+    return {name: tuple(v for v in table if v in pins.get(name, table)) for name, table in tables.items()}
+
+
+def _draw(rng: np.random.Generator, values: tuple):
+    """One of `values`, uniformly."""
+    return values[rng.integers(len(values))]
+
+
+def draw_recipe(rng: np.random.Generator, pins: dict | None = None) -> dict:
+    """The keyword arguments of one `random_problem` call, every option drawn uniformly
+    (a pinned option from its pinned values: see `check_pins`)."""
+    values = check_pins(pins)
+    layout = _draw(rng, values["layout"])
     return dict(
         T=int(rng.integers(1, MAX_T + 1)),
         B=1 if layout == "unbatched" else int(rng.integers(1, MAX_B + 1)),
@@ -69,21 +105,24 @@ def draw_recipe(rng: np.random.Generator) -> dict:
         H=int(rng.integers(1, MAX_SIZE + 1)),
         O=int(rng.integers(1, MAX_SIZE + 1)),
         seed=int(rng.integers(2**32)),
-        dtype=DTYPES[rng.integers(len(DTYPES))],
-        nonlinearity=NONLINEARITIES[rng.integers(len(NONLINEARITIES))],
-        loss=LOSSES[rng.integers(len(LOSSES))],
-        reduction=REDUCTIONS[rng.integers(len(REDUCTIONS))],
+        dtype=_draw(rng, values["dtype"]),
+        nonlinearity=_draw(rng, values["nonlinearity"]),
+        loss=_draw(rng, values["loss"]),
+        reduction=_draw(rng, values["reduction"]),
         batch_first=layout == "batch_first",
         batched=layout != "unbatched",
         random_h0=bool(rng.integers(2)),
     )
 
 
-def draw_network_recipe(rng: np.random.Generator) -> dict:
-    """The keyword arguments of one `random_network_problem` call, every option drawn uniformly."""
-    layout = LAYOUTS[rng.integers(len(LAYOUTS))]
+def draw_network_recipe(rng: np.random.Generator, pins: dict | None = None) -> dict:
+    """The keyword arguments of one `random_network_problem` call, every option drawn uniformly
+    (a pinned option from its pinned values: see `check_pins`). An unbatched problem has no
+    lengths, whatever they are pinned to."""
+    values = check_pins(pins, networks=True)
+    layout = _draw(rng, values["layout"])
     T, H = int(rng.integers(1, MAX_NETWORK_T + 1)), int(rng.integers(1, MAX_NETWORK_SIZE + 1))
-    cell = CELLS[rng.integers(len(CELLS))]
+    cell = _draw(rng, values["cell"])
     bidirectional = bool(rng.integers(2))
     truncate = None if bidirectional or rng.integers(2) else int(rng.integers(1, T + 3))
     return dict(
@@ -91,10 +130,10 @@ def draw_network_recipe(rng: np.random.Generator) -> dict:
         I=int(rng.integers(1, MAX_NETWORK_SIZE + 1)), H=H, O=int(rng.integers(1, MAX_NETWORK_SIZE + 1)),
         cell=cell, num_layers=int(rng.integers(1, 4)), bidirectional=bidirectional, bias=bool(rng.integers(2)),
         proj_size=int(rng.integers(1, H)) if CELL_FACTS[cell].projects and H > 1 and rng.integers(2) else 0,
-        lengths="none" if layout == "unbatched" else LENGTH_KINDS[rng.integers(len(LENGTH_KINDS))],
-        target=TARGETS[rng.integers(len(TARGETS))], truncate=truncate, seed=int(rng.integers(2**32)),
-        dtype=DTYPES[rng.integers(len(DTYPES))], loss=LOSSES[rng.integers(len(LOSSES))],
-        reduction=REDUCTIONS[rng.integers(len(REDUCTIONS))], batch_first=layout == "batch_first",
+        lengths="none" if layout == "unbatched" else _draw(rng, values["lengths"]),
+        target=_draw(rng, values["target"]), truncate=truncate, seed=int(rng.integers(2**32)),
+        dtype=_draw(rng, values["dtype"]), loss=_draw(rng, values["loss"]),
+        reduction=_draw(rng, values["reduction"]), batch_first=layout == "batch_first",
         batched=layout != "unbatched", random_h0=bool(rng.integers(2)),
     )
 
@@ -144,6 +183,10 @@ class Outcome:
 def load_manual(spec: str | None, *, option: str = "manual"):
     """The candidate: `bptt`, or the callable named "module:function" (same signature and result).
 
+    The module is looked for in the current directory first, as `python -m` looks
+    for it: a candidate beside the user needs no PYTHONPATH. sys.path is as before
+    afterwards.
+
     A ValueError starting with `option` when the name is malformed or relative, when
     importing the module fails in any way (an exception, a SyntaxError, a sys.exit
     in its top level), or when the name is no callable.
@@ -157,7 +200,8 @@ def load_manual(spec: str | None, *, option: str = "manual"):
         raise ValueError(f"{option}: expected an absolute module name (package.module:function), "
                          f"got the relative {spec!r}")
     try:
-        module = importlib.import_module(module_name)
+        with _current_directory_first():
+            module = importlib.import_module(module_name)
     except SystemExit as exit_:                  # the module's own code ran sys.exit
         raise ValueError(f"{option}: importing {module_name!r} failed: it called sys.exit({exit_.code!r})") from None
     except Exception as error:                   # the module's own code ran: any exception
@@ -166,6 +210,17 @@ def load_manual(spec: str | None, *, option: str = "manual"):
     if not callable(fn):
         raise ValueError(f"{option}: {spec!r} is not a callable")
     return fn
+
+
+@contextlib.contextmanager
+def _current_directory_first():
+    """The current directory first on sys.path inside the block (as `python -m` puts it), removed after."""
+    here = os.getcwd()
+    sys.path.insert(0, here)
+    try:
+        yield
+    finally:
+        sys.path.remove(here)                   # the first occurrence: the one inserted above
 
 
 def check_one(recipe: dict, manual=bptt) -> Outcome:
@@ -184,16 +239,20 @@ def check_one(recipe: dict, manual=bptt) -> Outcome:
     return Outcome(recipe, ratios, tuple(row.name for row in report.failures()))
 
 
-@dataclass
+@dataclass(repr=False)
 class SweepSummary:
-    """Counts per option value, the worst ratio per (row, dtype), and every failing outcome."""
+    """Counts per option value, the worst ratio per (row, dtype), and every failing outcome.
+
+    Its repr is its table, as a report's str is: what a prompt shows.
+    """
 
     networks: bool = False
+    pinned: dict = field(default_factory=dict)          # option -> the values drawn, for the pinned ones
     count: int = 0
     per_option: dict = field(default_factory=lambda: defaultdict(Counter))
     failed_per_option: dict = field(default_factory=lambda: defaultdict(Counter))
     worst: dict = field(default_factory=dict)          # (row, dtype) -> (ratio, Outcome)
-    failures: list = field(default_factory=list)       # the first MAX_LISTED failing outcomes, by recipe
+    failures: list = field(default_factory=list)       # the MAX_LISTED smallest failing outcomes
     failed: int = 0                                    # every failing outcome, listed or not
     interrupted: bool = False                          # Ctrl-C ended the sweep before its last problem
 
@@ -219,7 +278,10 @@ class SweepSummary:
                 self.failures = sorted(self.failures, key=_listing_order)[:MAX_LISTED]
 
     def table(self) -> str:
-        lines = [f"{self.count} problems, {self.failed} FAIL", "", "problems per option (FAIL):"]
+        lines = [f"{self.count} problems, {self.failed} FAIL"]
+        if self.pinned:
+            lines.append("drawn only from " + "; ".join(f"{name} {', '.join(v)}" for name, v in self.pinned.items()))
+        lines += ["", "problems per option (FAIL):"]
         for name in (NETWORK_OPTIONS if self.networks else OPTIONS):
             cells = [f"{value} {n} ({self.failed_per_option[name][value]})"
                      for value, n in sorted(self.per_option[name].items())]
@@ -240,19 +302,32 @@ class SweepSummary:
                 lines.append(f"  … and {self.failed - MAX_LISTED} more")
         return "\n".join(lines)
 
-
-def _listing_order(outcome: Outcome) -> str:
-    """Failures are listed by recipe: the same list whatever order the workers finish in."""
-    return repr(outcome.recipe)
+    __repr__ = __str__ = table
 
 
-def _worker_context():
-    """Workers forked from a fresh server that has imported this module once (and torch with it).
+#: The sizes failures are listed by, smallest problem first: T, then B, then the rest.
+SIZES = ("T", "B", "I", "H", "O")
 
-    Not forked from this process: torch's thread pools may be running here, and
-    a fork does not carry threads. A forkserver pays for the import of torch once
-    instead of once per worker; where there is none (Windows), spawn.
+
+def _listing_order(outcome: Outcome) -> tuple:
+    """Failures are listed by size (T=2 before T=10), then by the rest of the recipe: the same
+    list whatever order the workers finish in."""
+    return tuple(outcome.recipe[name] for name in SIZES) + (repr(outcome.recipe),)
+
+
+def _worker_context(start_method: str | None = None):
+    """The multiprocessing context the workers start from: `start_method`, or where it is None,
+    forked from a fresh server that has imported this module once (and torch with it); where
+    there is none (Windows), spawned.
+
+    Not forked from this process by default: torch's OpenMP pool may have run here,
+    and a fork does not carry threads: a child that asks that pool for a second
+    thread waits for ever (seen: a worker stuck in gomp_team_barrier_wait_end).
+    `bptt sweep` forks on Linux (see `main`): its process has computed nothing
+    when the workers start.
     """
+    if start_method is not None:
+        return multiprocessing.get_context(start_method)
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
@@ -260,14 +335,34 @@ def _worker_context():
     return context
 
 
+def _start_workers(jobs: int, manual: str | None, start_method: str | None = None):
+    """A pool of `jobs` workers, each with one compute thread and the candidate loaded, started once
+    for the whole sweep.
+
+    Ctrl-C reaches every process of the terminal's group. Between a worker's
+    start and its initializer it would end that worker with a traceback, so
+    SIGINT waits (blocked) while the workers start, and each unblocks it once
+    it ignores it.
+    """
+    masked = hasattr(signal, "pthread_sigmask")
+    if masked:
+        before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        return _worker_context(start_method).Pool(jobs, initializer=_init_worker, initargs=(manual,))
+    finally:
+        if masked:
+            signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
 def _init_worker(spec) -> None:
-    # Ctrl-C reaches every process of the terminal's group: the parent stops the
-    # sweep and ends the pool; a worker that raised too would print its traceback.
+    # The parent stops the sweep on Ctrl-C and ends the pool; a worker that
+    # raised too would print its traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     # Each worker is a process of its own, one per core: one thread each keeps
-    # the workers from fighting over the cores (see threads.py). The worker
-    # process ends with the pool, so the limit is never undone.
-    one_thread().__enter__()
+    # the workers from fighting over the cores (see threads.py).
+    one_thread_from_now_on()
     global _WORKER_MANUAL
     _WORKER_MANUAL = load_manual(spec)
 
@@ -277,25 +372,34 @@ def _check_in_worker(recipe: dict) -> Outcome:
 
 
 def run_sweep(n: int, *, seed: int = 0, jobs: int = 1, manual: str | None = None,
-              progress: bool = True, networks: bool = False) -> SweepSummary:
+              progress: bool = True, networks: bool = False, pins: dict | None = None,
+              start_method: str | None = None) -> SweepSummary:
     """Check n problems drawn from `seed`, over `jobs` worker processes (1: in this process);
-    whole networks (every cell and network option) when `networks` is True.
+    whole networks (every cell and network option) when `networks` is True. `pins` maps an
+    option of PINNABLE (NETWORK_PINNABLE) to the values a candidate supports, e.g.
+    {"nonlinearity": ["tanh"], "layout": ["time_major"]}: only those are drawn.
+    `start_method` is how the workers start (multiprocessing's names); None, the safe
+    choice from any process, is a forkserver (see `_worker_context`).
 
     Ctrl-C (KeyboardInterrupt) ends the sweep early: the summary then holds the
     problems finished, and says `interrupted`.
     """
+    values = check_pins(pins, networks=networks)    # a bad pin fails here, before any problem
+    if start_method is not None and start_method not in multiprocessing.get_all_start_methods():
+        raise ValueError(f"start_method: expected one of {', '.join(multiprocessing.get_all_start_methods())} "
+                         f"or None, got {start_method!r}")
     rng = np.random.default_rng(seed)
     draw = draw_network_recipe if networks else draw_recipe
-    recipes = (draw(rng) for _ in range(n))         # drawn as they are taken: no list of n recipes
+    recipes = (draw(rng, values) for _ in range(n))  # drawn as they are taken: no list of n recipes
     tqdm = require("tqdm", purpose="bptt sweep's progress bar").tqdm if progress else None
-    summary = SweepSummary(networks=networks)
+    summary = SweepSummary(networks=networks, pinned={name: v for name, v in values.items() if pins and name in pins})
     if jobs == 1:
         candidate = load_manual(manual)
         outcomes = (check_one(recipe, candidate) for recipe in recipes)
         pool = None
     else:
         load_manual(manual)                         # a bad name fails here, not in every worker
-        pool = _worker_context().Pool(jobs, initializer=_init_worker, initargs=(manual,))
+        pool = _start_workers(jobs, manual, start_method)
         outcomes = pool.imap_unordered(_check_in_worker, recipes, chunksize=CHUNK)
     bar = tqdm(outcomes, total=n, unit="problem", file=sys.stderr) if tqdm else outcomes
     try:
@@ -324,20 +428,65 @@ def parser() -> argparse.ArgumentParser:
                    help="draw whole networks (nn.RNN/LSTM/GRU, layers, directions, lengths, target, truncation) "
                         "instead of the one-layer derivation's model")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pins = p.add_argument_group(
+        "pinning what a candidate supports",
+        "draw only these values of an option (repeatable, or a comma-separated list; default: every value)")
+    for name in {**PINNABLE, **NETWORK_PINNABLE}:
+        table = NETWORK_PINNABLE.get(name) or PINNABLE[name]
+        only = ("" if name in PINNABLE and name in NETWORK_PINNABLE
+                else " (with --networks)" if name in NETWORK_PINNABLE else " (not with --networks: a cell says it)")
+        pins.add_argument(f"--{name}", action="append", type=_values_of(table), metavar="VALUE[,VALUE]",
+                          help=f"{', '.join(table)}{only}")
     return p
+
+
+def _values_of(table: tuple):
+    """An argparse type: one or more values of `table`, comma-separated."""
+
+    def parse(text: str) -> list[str]:
+        values = [value.strip() for value in text.split(",")]
+        if not all(value in table for value in values):
+            raise argparse.ArgumentTypeError(f"expected one or more of {', '.join(table)} (comma-separated), "
+                                             f"got {text!r}")
+        return values
+
+    return parse
+
+
+def _pins(args, cli) -> dict:
+    """The pinned options of the command line, as run_sweep takes them; an option the sweep
+    cannot pin (a network's cell without --networks, a nonlinearity with it) is a usage error."""
+    tables = NETWORK_PINNABLE if args.networks else PINNABLE
+    pins = {}
+    for name in {**PINNABLE, **NETWORK_PINNABLE}:
+        given = getattr(args, name)
+        if given is None:
+            continue
+        if name not in tables:
+            cli.error(f"--{name}: not an option of --networks, whose cell says it "
+                      f"(--cell {' or '.join(ELMAN_CELLS.values())})" if args.networks
+                      else f"--{name}: an option of --networks alone; add --networks")
+        pins[name] = [value for values in given for value in values]
+    return pins
 
 
 def main(argv: list[str] | None = None) -> int:
     cli = parser()
     args = cli.parse_args(argv)
+    pins = _pins(args, cli)
     try:
         load_manual(args.manual, option="--manual")
     except ValueError as bad:
         cli.error(str(bad))
     started = time.perf_counter()
+    # On Linux the workers are forked from this process, which has imported torch and
+    # the candidate and computed nothing yet: no OpenMP pool for a fork to break, and no
+    # second import of torch (a forkserver's took 1.5 s before the first problem, which
+    # at 2000 problems was the difference between 1.4 and 1.7 times one job's speed).
+    fork = "fork" if sys.platform.startswith("linux") else None
     with one_thread():
         summary = run_sweep(args.problems, seed=args.seed, jobs=args.jobs, manual=args.manual,
-                            progress=not args.no_progress, networks=args.networks)
+                            progress=not args.no_progress, networks=args.networks, pins=pins, start_method=fork)
     print(summary.table())
     print(f"\n{summary.count} problems in {time.perf_counter() - started:.1f} s "
           f"({args.jobs} job{'s' if args.jobs > 1 else ''}, seed {args.seed})")
