@@ -378,3 +378,11 @@ def test_explain_reads_a_models_state_dict_with_its_own_names(tmp_path, capsys):
     code, out, err = run(["explain", "--out", str(tmp_path / "e.png"), "--weights", str(tmp_path / "tagger.pt")], capsys)
     assert code == 2 and err.count("\n") == 1, err
     assert "holds a 2-layer bidirectional LSTM network ('lstm'); bptt explain draws" in err
+
+
+def test_a_module_on_the_meta_device_is_refused_by_name():
+    """from_torch copies a module's tensors to the CPU; a meta tensor has nothing to copy
+    (it raised torch's NotImplementedError before)."""
+    lstm, fc = torch.nn.LSTM(3, 4).to("meta"), torch.nn.Linear(4, 2)
+    with pytest.raises(TypeError, match=r"^rnn\.weight_ih_l0: expected a tensor with data, got one on the meta device"):
+        NetworkParams.from_torch(lstm, fc)

@@ -226,14 +226,14 @@ class NetworkParams:
             raise TypeError(f"rnn: expected an nn.RNN, nn.LSTM or nn.GRU, got {type(rnn).__name__}")
         if not callable(getattr(head, "state_dict", None)):
             raise TypeError(f"head: expected an nn.Linear, got {type(head).__name__}")
-        state = {name: _on_cpu(value) for name, value in rnn.state_dict().items()}
+        state = {name: _on_cpu(value, f"rnn.{name}") for name, value in rnn.state_dict().items()}
         head_state = head.state_dict()
         for symbol, name in HEAD_SYMBOLS.items():
             key = name.split(".", 1)[1]
             if key not in head_state:
                 raise ValueError(f"head: expected an nn.Linear with a {key} (the derivation's {symbol}), "
                                  f"got keys {sorted(head_state)}")
-            state[name] = _on_cpu(head_state[key])
+            state[name] = _on_cpu(head_state[key], f"head.{key}")
         return cls(cell, state, batch_first=bool(getattr(rnn, "batch_first", False)),
                    dropout=float(getattr(rnn, "dropout", 0.0)))
 
@@ -462,9 +462,13 @@ def _check_dropout(dropout) -> None:
         raise ValueError(f"dropout: expected a number in [0, 1] (the module's dropout between layers), got {dropout!r}")
 
 
-def _on_cpu(value):
-    """A module's tensor moved to the CPU (a copy is made later); anything else as it is."""
+def _on_cpu(value, name: str):
+    """A module's tensor moved to the CPU (a copy is made later); anything else as it is. A
+    tensor with no data to copy (the "meta" device) is a TypeError naming it."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):
+        if getattr(getattr(value, "device", None), "type", None) == "meta":
+            raise TypeError(f"{name}: expected a tensor with data, got one on the meta device "
+                            "(move the module to a real device first)")
         return value.detach().cpu()
     return value
 
