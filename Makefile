@@ -15,8 +15,9 @@ check: $(STAMP)
 	$(BIN)/bptt-check
 
 ## test: the linter, the torch-free tests in a venv without torch, then the whole property suite (CI profile)
+## on two pytest-xdist workers (measured on 2 cores: 71-77 s against 98 s in one process)
 test: lint test-numpy
-	$(BIN)/python -m pytest --hypothesis-profile=ci
+	$(BIN)/python -m pytest --hypothesis-profile=ci -n 2
 
 ## lint: ruff's pyflakes and pycodestyle rules (settings in pyproject.toml)
 lint: $(STAMP)
