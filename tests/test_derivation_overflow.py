@@ -21,7 +21,7 @@ from manual_bptt.tools.network_derivation import network_contributions, state_ja
 from manual_bptt.inputs.overflow import NonFiniteError
 from manual_bptt.verification.problems import random_network_problem, random_problem
 
-T, B, I, H, O = 40, 2, 3, 4, 3
+from .test_network_overflow import B, H, I, O, T, growing   # a network in which one layer and direction grows as s^t
 
 
 def growing_relu_problem(scale: float, h0: float = 1.0):
@@ -116,21 +116,6 @@ def test_lag_profile_refuses_non_finite_sizes_and_names_an_overflowing_sum():
     assert "lag d = 0 overflowed" in str(error)
 
 
-def growing_network(layer: int, direction: int, scale: float = 1e10):
-    """A 2-layer bidirectional relu network in which only (layer, direction) grows, as scale^t."""
-    problem = random_network_problem(T=T, B=B, I=I, H=H, O=O, cell="rnn_relu", num_layers=2, bidirectional=True,
-                                     seed=5)
-    state = problem.params.state_dict()
-    for name in state:
-        if name.startswith(("weight_ih", "bias")):
-            state[name] = np.zeros_like(state[name])
-    for l in range(2):
-        for d in range(2):
-            suffix = f"_l{l}" + ("_reverse" if d else "")
-            state["weight_hh" + suffix] = (scale if (l, d) == (layer, direction) else 0.5) * np.eye(H)
-    return NetworkParams.from_state_dict(state, cell="rnn_relu"), problem.x, problem.y, np.ones((4, B, H))
-
-
 def network_helpers():
     helpers = [("state_jacobian", state_jacobian), ("network_contributions", network_contributions)]
     try:
@@ -143,7 +128,7 @@ def network_helpers():
 
 @pytest.mark.parametrize("name, fn", network_helpers(), ids=[name for name, _ in network_helpers()])
 def test_a_network_state_that_overflows_is_named_with_its_layer_direction_and_step(name, fn):
-    params, x, y, h0 = growing_network(1, 1)
+    params, x, y, h0 = growing(1, 1)
     if "jacobian" in name:
         error = raised(fn, params, x, h0, t=T, k=0, layer=1, direction=1)
     else:
@@ -155,7 +140,7 @@ def test_a_network_state_that_overflows_is_named_with_its_layer_direction_and_st
 
 def test_the_state_jacobian_needs_only_what_its_state_depends_on():
     # Layer 1's reverse direction overflows; layer 0's forward Jacobian does not depend on it.
-    params, x, _, h0 = growing_network(1, 1)
+    params, x, _, h0 = growing(1, 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)         # the forward pass of layer 1 overflows
         J = state_jacobian(params, x, h0, t=T, k=0, layer=0, direction=0)
@@ -164,7 +149,7 @@ def test_the_state_jacobian_needs_only_what_its_state_depends_on():
 
 @pytest.mark.parametrize("name", ["state_jacobian", "torch_state_jacobian"])
 def test_a_network_product_that_overflows_with_every_state_finite_names_the_step(name):
-    params, x, _, _ = growing_network(0, 0)
+    params, x, _, _ = growing(0, 0)
     h0 = np.full((4, B, H), 1e-300)                                # h(40) = 1e100: every state finite
     if name == "state_jacobian":
         fn = state_jacobian

@@ -38,14 +38,20 @@ def first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
-def read_state(path: str | Path, *, option: str = "--weights") -> dict:
-    """{name: tensor or array} from a weights file (see the module docstring)."""
+def _existing_file(path: str | Path, option: str, expected: str) -> tuple[Path, str]:
+    """The path, and how messages name it; a ValueError if there is no file there."""
     path = Path(path)
     where = f"{option}: {str(path)!r}"
     if not path.exists():
         raise ValueError(f"{option}: no such file {str(path)!r}")
     if path.is_dir():
-        raise ValueError(f"{where} is a directory; expected {FORMATS}")
+        raise ValueError(f"{where} is a directory; expected {expected}")
+    return path, where
+
+
+def read_state(path: str | Path, *, option: str = "--weights") -> dict:
+    """{name: tensor or array} from a weights file (see the module docstring)."""
+    path, where = _existing_file(path, option, FORMATS)
     suffix = path.suffix.lower()
     if suffix == ".npz":
         return read_npz(path, where)
@@ -132,12 +138,7 @@ def float_array(where: str, key: str, value) -> np.ndarray:
 
 def read_data(path: str | Path, *, option: str = "--data") -> dict:
     """{name: array} of a problem from an .npz: x and y, optionally lengths, h0 and c0."""
-    path = Path(path)
-    where = f"{option}: {str(path)!r}"
-    if not path.exists():
-        raise ValueError(f"{option}: no such file {str(path)!r}")
-    if path.is_dir():
-        raise ValueError(f"{where} is a directory; expected a .npz file of x, y (and lengths, h0, c0)")
+    path, where = _existing_file(path, option, "a .npz file of x, y (and lengths, h0, c0)")
     if path.suffix.lower() != ".npz":
         raise ValueError(f"{where}: expected a .npz file of x, y (and lengths, h0, c0), as "
                          "np.savez(path, x=x, y=y) writes it; got the suffix "
